@@ -1,0 +1,204 @@
+"""Configuration: machine settings and secrets from the environment, subscribers and sources from TOML.
+
+Two layers, validated once at start-up:
+- `Settings` (pydantic-settings): `DIGEST_*` variables, read from the environment or `.env`.
+- `Config` (the `digest.toml` file): `[[subscribers]]` and `[[sources]]`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from digest.errors import ConfigError
+from digest.models import Subscriber
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_CONFIG = PROJECT_ROOT / "digest.example.toml"
+DEFAULT_TEMPLATES = PROJECT_ROOT / "templates"
+
+_DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+class Settings(BaseSettings):
+    """Machine settings; every field is `DIGEST_<NAME>` in the environment or `.env`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIGEST_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Where the seen-set and delivery ledger live. PostgreSQL when several workers share the work.
+    database_url: str = "sqlite:///digest.db"
+    # The subscribers and sources file; unset means ./digest.toml, else the bundled example.
+    config: Path | None = None
+    # How mail leaves: "auto" is smtp when smtp_host is set, else the outbox folder.
+    mailer: Literal["auto", "smtp", "outbox"] = "auto"
+    smtp_host: str | None = None
+    smtp_port: int | None = None  # default: 587 (starttls), 465 (ssl), 25 (none)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    # The From header of every digest.
+    from_address: str = Field(
+        default="paper-digest <digest@localhost>", validation_alias="DIGEST_FROM"
+    )
+    # Where .eml files go when no SMTP server is configured.
+    outbox_dir: Path = Path("outbox")
+    # Which ranker: "auto" (semantic when installed, else lexical), "semantic" or "lexical".
+    ranker: Literal["auto", "semantic", "lexical"] = "auto"
+    # A subscriber's first digest considers papers first seen in this many days.
+    new_subscriber_days: int = Field(default=7, ge=0)
+    templates_dir: Path = DEFAULT_TEMPLATES
+
+    @property
+    def smtp_port_or_default(self) -> int:
+        return self.smtp_port or _DEFAULT_PORTS[self.smtp_security]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with a one-line error naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = "DIGEST_" + str(err["loc"][0]).upper() if err["loc"] else "DIGEST_*"
+        if name == "DIGEST_FROM_ADDRESS":
+            name = "DIGEST_FROM"
+        raise ConfigError(f"environment: {name}: {err['msg']}") from None
+
+
+class _SubscriberModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    email: str
+    name: str = ""
+    topics: list[str] = []
+    exclude: list[str] = []
+    authors: list[str] = []
+    like: list[str] = []
+    popularity: float = Field(default=0.0, ge=0.0, le=1.0)
+    max_papers: int = Field(default=10, ge=1, le=200)
+    min_score: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @field_validator("email")
+    @classmethod
+    def _valid_email(cls, value: str) -> str:
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(f"invalid email {value!r}: {exc}") from None
+
+    @field_validator("topics", "exclude", "authors", "like")
+    @classmethod
+    def _clean_phrases(cls, values: list[str]) -> list[str]:
+        cleaned = [" ".join(v.split()) for v in values]
+        if any(not v for v in cleaned):
+            raise ValueError("empty phrase")
+        return cleaned
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The parsed config file."""
+
+    path: Path
+    subscribers: tuple[Subscriber, ...]
+    sources: tuple[Mapping[str, object], ...]  # raw tables; the sources registry validates them
+    is_example: bool = False
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    def subscriber(self, email: str) -> Subscriber:
+        wanted = email.strip().casefold()
+        for sub in self.subscribers:
+            if sub.email.casefold() == wanted:
+                return sub
+        raise ConfigError(f"{self.path}: no subscriber {email!r}")
+
+
+def find_config(explicit: Path | None, settings: Settings) -> tuple[Path, bool]:
+    """The config file to use and whether it is the bundled example."""
+    chosen = explicit or settings.config
+    if chosen is not None:
+        if not chosen.is_file():
+            raise ConfigError(f"{chosen}: config file not found")
+        return chosen, chosen.resolve() == EXAMPLE_CONFIG
+    local = Path("digest.toml")
+    if local.is_file():
+        return local, False
+    return EXAMPLE_CONFIG, True
+
+
+def load_config(path: Path, *, is_example: bool = False) -> Config:
+    """Parse and validate a config file; any problem is one ConfigError naming file and key."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    unknown = sorted(set(raw) - {"subscribers", "sources"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (expected subscribers, sources)")
+    subscribers = _parse_subscribers(path, raw.get("subscribers", []))
+    sources = raw.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(s, dict) for s in sources):
+        raise ConfigError(f"{path}: sources: expected [[sources]] tables")
+    return Config(path, subscribers, tuple(sources), is_example)
+
+
+def _parse_subscribers(path: Path, tables: object) -> tuple[Subscriber, ...]:
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{path}: subscribers: expected [[subscribers]] tables")
+    seen: dict[str, int] = {}
+    result = []
+    for index, table in enumerate(tables, start=1):
+        label = f"subscribers[{index}]"
+        if isinstance(table.get("email"), str):
+            label += f" ({table['email']})"
+        try:
+            model = _SubscriberModel.model_validate(table)
+        except ValidationError as exc:
+            raise ConfigError(f"{path}: {label}: {_describe(exc)}") from None
+        key = model.email.casefold()
+        if key in seen:
+            raise ConfigError(
+                f"{path}: {label}: duplicate subscriber {model.email} "
+                f"(also subscribers[{seen[key]}])"
+            )
+        seen[key] = index
+        result.append(
+            Subscriber(
+                email=model.email,
+                name=model.name,
+                topics=tuple(model.topics),
+                exclude=tuple(model.exclude),
+                authors=tuple(model.authors),
+                like=tuple(model.like),
+                popularity=model.popularity,
+                max_papers=model.max_papers,
+                min_score=model.min_score,
+            )
+        )
+    return tuple(result)
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    field = ".".join(str(part) for part in err["loc"]) or "value"
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {field!r}"
+    if err["type"] == "missing":
+        return f"{field}: required key is missing"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{field}: {message}"

@@ -1,0 +1,499 @@
+"""The database: the seen-set of papers, the delivery ledger and the sources' memory.
+
+The only module that talks to the database (SQLAlchemy 2.x Core). Works the same on SQLite
+(the default) and PostgreSQL (when several workers share the work). The schema is owned by
+the Alembic migrations in `digest/migrations`, applied on open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.engine import Connection, Engine
+
+from digest.errors import StoreError
+from digest.models import Paper
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_BATCH = 500
+
+metadata = sa.MetaData()
+papers_table = sa.Table(
+    "papers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("arxiv_id", sa.String(32), unique=True),
+    sa.Column("title_key", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("abstract", sa.Text, nullable=False),
+    sa.Column("authors", sa.JSON, nullable=False),
+    sa.Column("author_count", sa.Integer),
+    sa.Column("published", sa.Date),
+    sa.Column("list_date", sa.Date),
+    sa.Column("upvotes", sa.Integer),
+    sa.Column("comments", sa.Integer),
+    sa.Column("submitter", sa.Text),
+    sa.Column("ai_summary", sa.Text),
+    sa.Column("ai_keywords", sa.JSON, nullable=False),
+    sa.Column("github_repo", sa.Text),
+    sa.Column("github_stars", sa.Integer),
+    sa.Column("project_page", sa.Text),
+    sa.Column("organization", sa.Text),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+subscribers_table = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("email", sa.String(320), primary_key=True),
+    sa.Column("seen_through", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_digest_at", sa.DateTime(timezone=True)),
+)
+deliveries_table = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("subscriber", sa.String(320), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("destination", sa.Text, nullable=False),
+    sa.Column("paper_count", sa.Integer, nullable=False),
+)
+sent_papers_table = sa.Table(
+    "sent_papers",
+    metadata,
+    sa.Column("subscriber", sa.String(320), primary_key=True),
+    sa.Column("paper_id", sa.Integer, sa.ForeignKey("papers.id"), primary_key=True),
+    sa.Column("delivery_id", sa.Integer, sa.ForeignKey("deliveries.id"), nullable=False),
+)
+source_files_table = sa.Table(
+    "source_files",
+    metadata,
+    sa.Column("path", sa.Text, primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("mtime_ns", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("read_at", sa.DateTime(timezone=True), nullable=False),
+)
+http_cache_table = sa.Table(
+    "http_cache",
+    metadata,
+    sa.Column("url", sa.Text, primary_key=True),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+)
+embeddings_table = sa.Table(
+    "embeddings",
+    metadata,
+    sa.Column("paper_key", sa.Text, primary_key=True),
+    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("vector", sa.LargeBinary, nullable=False),
+)
+
+# Paper fields stored as columns of the same name; merged field by field on update.
+_PAPER_FIELDS = tuple(f.name for f in fields(Paper))
+_TUPLE_FIELDS = {"authors", "ai_keywords"}
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one batch of papers did to the seen-set."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    new_keys: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Candidates:
+    """Papers a digest may draw on, and for each subscriber which of them are eligible."""
+
+    papers: list[Paper] = field(default_factory=list)
+    ids: dict[str, int] = field(default_factory=dict)  # paper key -> row id
+    eligible: dict[str, set[str]] = field(default_factory=dict)  # email -> paper keys
+    seen_through: dict[str, int] = field(default_factory=dict)  # email -> highest id considered
+
+
+class Store:
+    """A handle on the database. Open with `Store.open(url)`; close with `close()`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect and bring the schema up to date."""
+        try:
+            engine = sa.create_engine(url, future=True)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise StoreError(f"DIGEST_DATABASE_URL: cannot use {_safe_url(url)}: {exc}") from None
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def migrate(self) -> None:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Several workers may start at once: one migrates, the others wait.
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(74201)"))
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except sa.exc.OperationalError as exc:
+            raise StoreError(
+                f"database {_safe_url(str(self.engine.url))}: {_first_line(exc)}"
+            ) from None
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise StoreError(
+                f"database {_safe_url(str(self.engine.url))}: {_first_line(exc)}"
+            ) from None
+
+    # -- papers ---------------------------------------------------------------------------
+
+    def ingest(self, papers: Iterable[Paper], now: datetime) -> IngestResult:
+        """Add new papers and update known ones (upvotes, comments, AI fields, a late id).
+
+        A paper is known by its arXiv id, or else by its normalised title: a title-only paper
+        that matches a paper with an id becomes that paper, and vice versa.
+        """
+        merged = _dedupe(papers)
+        new = updated = unchanged = 0
+        new_keys: list[str] = []
+        for start in range(0, len(merged), _BATCH):
+            batch = merged[start : start + _BATCH]
+            with self._tx() as conn:
+                existing = _find_existing(conn, batch)
+                for paper in batch:
+                    row = existing.get(paper.key) or existing.get(f"title:{paper.title_key}")
+                    if row is None:
+                        conn.execute(papers_table.insert().values(_paper_values(paper, now)))
+                        new += 1
+                        new_keys.append(paper.key)
+                        continue
+                    stored = _row_to_paper(row)
+                    combined = _merge(stored, paper)
+                    if combined == stored:
+                        unchanged += 1
+                        continue
+                    values = _paper_values(combined, now)
+                    del values["first_seen_at"]
+                    conn.execute(
+                        papers_table.update().where(papers_table.c.id == row.id).values(values)
+                    )
+                    updated += 1
+        return IngestResult(new, updated, unchanged, tuple(new_keys))
+
+    def papers_by_key(self, keys: Sequence[str]) -> list[Paper]:
+        ids = [k.removeprefix("arxiv:") for k in keys if k.startswith("arxiv:")]
+        titles = [k.removeprefix("title:") for k in keys if k.startswith("title:")]
+        c = papers_table.c
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(papers_table).where(sa.or_(c.arxiv_id.in_(ids), c.title_key.in_(titles)))
+            ).all()
+        return [_row_to_paper(r) for r in rows]
+
+    def count_papers(self) -> int:
+        with self._tx() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(papers_table)).scalar_one())
+
+    # -- digests --------------------------------------------------------------------------
+
+    def candidates(
+        self, emails: Sequence[str], now: datetime, new_subscriber_days: int
+    ) -> Candidates:
+        """The papers not yet considered for each subscriber.
+
+        A subscriber has considered every paper up to its `seen_through` row id; one never
+        seen before starts with the papers first seen in the last `new_subscriber_days`.
+        """
+        c = papers_table.c
+        with self._tx() as conn:
+            known = {
+                r.email: r.seen_through
+                for r in conn.execute(
+                    sa.select(subscribers_table).where(subscribers_table.c.email.in_(emails))
+                )
+            }
+            floor_id = _first_id_since(conn, now - timedelta(days=new_subscriber_days))
+            starts = {e: known.get(e, floor_id - 1) for e in emails}
+            if not starts:
+                return Candidates()
+            rows = conn.execute(
+                sa.select(papers_table).where(c.id > min(starts.values())).order_by(c.id)
+            ).all()
+            result = Candidates()
+            row_ids = [r.id for r in rows]
+            sent: dict[str, set[int]] = {e: set() for e in emails}
+            for start in range(0, len(row_ids), _BATCH):
+                chunk = row_ids[start : start + _BATCH]
+                for s in conn.execute(
+                    sa.select(sent_papers_table.c.subscriber, sent_papers_table.c.paper_id).where(
+                        sent_papers_table.c.subscriber.in_(emails),
+                        sent_papers_table.c.paper_id.in_(chunk),
+                    )
+                ):
+                    sent[s.subscriber].add(s.paper_id)
+        top = row_ids[-1] if row_ids else 0
+        for row in rows:
+            paper = _row_to_paper(row)
+            result.papers.append(paper)
+            result.ids[paper.key] = row.id
+        for email in emails:
+            result.eligible[email] = {
+                _row_key(r) for r in rows if r.id > starts[email] and r.id not in sent[email]
+            }
+            result.seen_through[email] = max(top, starts[email])
+        return result
+
+    def record_delivery(
+        self,
+        email: str,
+        paper_ids: Sequence[int],
+        *,
+        message_id: str,
+        destination: str,
+        seen_through: int,
+        now: datetime,
+    ) -> None:
+        """After the mailer accepted a digest: the ledger rows and the subscriber's progress,
+        in one transaction. The (subscriber, paper) key makes a second send impossible."""
+        with self._tx() as conn:
+            delivery_id = conn.execute(
+                deliveries_table.insert()
+                .values(
+                    subscriber=email,
+                    sent_at=now,
+                    message_id=message_id,
+                    destination=destination,
+                    paper_count=len(paper_ids),
+                )
+                .returning(deliveries_table.c.id)
+            ).scalar_one()
+            if paper_ids:
+                conn.execute(
+                    sent_papers_table.insert(),
+                    [{"subscriber": email, "paper_id": p, "delivery_id": delivery_id} for p in paper_ids],
+                )
+            self._advance(conn, email, seen_through, now, delivered=True)
+
+    def mark_considered(self, email: str, seen_through: int, now: datetime) -> None:
+        """Nothing was worth sending: remember the papers were looked at."""
+        with self._tx() as conn:
+            self._advance(conn, email, seen_through, now, delivered=False)
+
+    def _advance(
+        self, conn: Connection, email: str, seen_through: int, now: datetime, *, delivered: bool
+    ) -> None:
+        t = subscribers_table
+        current = conn.execute(sa.select(t.c.seen_through).where(t.c.email == email)).first()
+        if current is None:
+            conn.execute(
+                t.insert().values(
+                    email=email,
+                    seen_through=seen_through,
+                    created_at=now,
+                    last_digest_at=now if delivered else None,
+                )
+            )
+            return
+        values: dict[str, object] = {"seen_through": max(seen_through, current.seen_through)}
+        if delivered:
+            values["last_digest_at"] = now
+        conn.execute(t.update().where(t.c.email == email).values(values))
+
+    def sent_keys(self, email: str) -> set[str]:
+        """Keys of every paper ever sent to this subscriber."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(papers_table.c.arxiv_id, papers_table.c.title_key)
+                .join(sent_papers_table, sent_papers_table.c.paper_id == papers_table.c.id)
+                .where(sent_papers_table.c.subscriber == email)
+            ).all()
+        return {_row_key(r) for r in rows}
+
+    def delivery_count(self, email: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(deliveries_table)
+        if email is not None:
+            query = query.where(deliveries_table.c.subscriber == email)
+        with self._tx() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # -- embeddings (the ranker's cache) ---------------------------------------------------
+
+    def get(self, keys: Sequence[str], model: str) -> dict[str, np.ndarray]:
+        t = embeddings_table
+        found: dict[str, np.ndarray] = {}
+        with self._tx() as conn:
+            for start in range(0, len(keys), _BATCH):
+                chunk = list(keys[start : start + _BATCH])
+                for row in conn.execute(
+                    sa.select(t.c.paper_key, t.c.vector).where(
+                        t.c.model == model, t.c.paper_key.in_(chunk)
+                    )
+                ):
+                    found[row.paper_key] = np.frombuffer(row.vector, dtype=np.float32)
+        return found
+
+    def put(self, vectors: Mapping[str, np.ndarray], model: str) -> None:
+        t = embeddings_table
+        with self._tx() as conn:
+            items = list(vectors.items())
+            for start in range(0, len(items), _BATCH):
+                chunk = items[start : start + _BATCH]
+                conn.execute(
+                    t.delete().where(t.c.model == model, t.c.paper_key.in_([k for k, _ in chunk]))
+                )
+                conn.execute(
+                    t.insert(),
+                    [
+                        {"paper_key": k, "model": model, "vector": np.asarray(v, np.float32).tobytes()}
+                        for k, v in chunk
+                    ],
+                )
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for error messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparseable URL>"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", exc)) or type(exc).__name__
+    return text.strip().splitlines()[0]
+
+
+def _dedupe(papers: Iterable[Paper]) -> list[Paper]:
+    """Merge duplicates within one batch (the same paper on two pages) in input order."""
+    by_key: dict[str, Paper] = {}
+    title_to_key: dict[str, str] = {}
+    for paper in papers:
+        key = paper.key
+        if key not in by_key and paper.title_key in title_to_key:
+            other = title_to_key[paper.title_key]
+            if not (paper.arxiv_id and by_key[other].arxiv_id):
+                key = other
+        if key in by_key:
+            combined = _merge(by_key[key], paper)
+            if combined.key != key:
+                del by_key[key]
+                key = combined.key
+            by_key[key] = combined
+        else:
+            by_key[key] = paper
+        title_to_key[paper.title_key] = key
+    return list(by_key.values())
+
+
+def _merge(old: Paper, new: Paper) -> Paper:
+    """Newer non-empty values win; nothing known is forgotten."""
+    changes: dict[str, object] = {}
+    for name in _PAPER_FIELDS:
+        value = getattr(new, name)
+        if value is None or value == "" or value == ():
+            continue
+        if name == "source" and old.source:
+            continue
+        if getattr(old, name) != value:
+            changes[name] = value
+    return replace(old, **changes) if changes else old  # type: ignore[arg-type]
+
+
+def _find_existing(conn: Connection, batch: Sequence[Paper]) -> dict[str, sa.Row[object]]:
+    c = papers_table.c
+    ids = [p.arxiv_id for p in batch if p.arxiv_id]
+    titles = [p.title_key for p in batch]
+    rows = conn.execute(
+        sa.select(papers_table).where(sa.or_(c.arxiv_id.in_(ids), c.title_key.in_(titles)))
+    ).all()
+    found: dict[str, sa.Row[object]] = {}
+    # Rows with an id are preferred for title matches: they are the better-known paper.
+    for row in sorted(rows, key=lambda r: r.arxiv_id is None):
+        if row.arxiv_id:
+            found.setdefault(f"arxiv:{row.arxiv_id}", row)
+        found.setdefault(f"title:{row.title_key}", row)
+    # An id paper may only take over a title row that has no id of its own.
+    for paper in batch:
+        if paper.arxiv_id and paper.key not in found:
+            row = found.get(f"title:{paper.title_key}")
+            if row is not None and row.arxiv_id and row.arxiv_id != paper.arxiv_id:
+                found[paper.key] = None  # type: ignore[assignment]
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def _paper_values(paper: Paper, now: datetime) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for name in _PAPER_FIELDS:
+        value = getattr(paper, name)
+        values[name] = list(value) if name in _TUPLE_FIELDS else value
+    values["title_key"] = paper.title_key
+    values["first_seen_at"] = now
+    values["updated_at"] = now
+    return values
+
+
+def _row_to_paper(row: sa.Row[object]) -> Paper:
+    data = row._mapping
+    kwargs: dict[str, object] = {}
+    for name in _PAPER_FIELDS:
+        value = data[name]
+        if name in _TUPLE_FIELDS:
+            value = tuple(value or ())
+        elif isinstance(value, datetime) and name in {"published", "list_date"}:
+            value = value.date()
+        kwargs[name] = value
+    return Paper(**kwargs)  # type: ignore[arg-type]
+
+
+def _row_key(row: sa.Row[object]) -> str:
+    data = row._mapping
+    arxiv_id = data["arxiv_id"]
+    return f"arxiv:{arxiv_id}" if arxiv_id else f"title:{data['title_key']}"
+
+
+def _first_id_since(conn: Connection, since: datetime) -> int:
+    c = papers_table.c
+    first = conn.execute(sa.select(sa.func.min(c.id)).where(c.first_seen_at >= since)).scalar()
+    if first is not None:
+        return int(first)
+    last = conn.execute(sa.select(sa.func.max(c.id))).scalar()
+    return int(last or 0) + 1
+
