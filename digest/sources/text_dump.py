@@ -1,0 +1,278 @@
+"""Parse saved plain-text dumps of Hugging Face papers pages into Papers (pure, no I/O).
+
+A dump is what a browser's "select all, copy" gives for `huggingface.co/papers?q=...`.
+Three shapes are known (see examples/pages/):
+
+* A: blocks separated by blank lines. A header (`new`, the subscribe banner,
+  `Subscribe`, `Daily Papers`, `byAK and the research community`, the page date
+  `Nov 20`), then per paper a title block, an abstract block and an optional meta
+  block: `  • N authors` (or an organisation line), `·`, `Mon D[, YYYY] [comments]`.
+* A': like A without meta blocks.
+* B: one line per item, no blank lines: banner lines, then `Subscribe` glued to the
+  first title, then title line / abstract line alternately.
+
+Dates without a year are in the page's year (the site prints the year only for other
+years). The page's year is not in the file; see `parse_text_dump` for how it is chosen.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+from digest.errors import SourceError
+from digest.models import Paper
+
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+        start=1,
+    )
+}
+_DATE = re.compile(
+    r"(?P<month>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (?P<day>\d{1,2})"
+    r"(?:, (?P<year>\d{4}))?(?: (?P<comments>\d{1,7}))?"
+)
+_AUTHORS = re.compile(r"•\s*(?P<count>\d{1,6}) authors?")
+_BANNER = re.compile(r"Get trending papers in your email inbox.{0,40}")
+_HEADER_LINES = frozenset({"new", "Subscribe", "Daily Papers", "byAK and the research community"})
+_SEPARATOR = "·"
+_SUBSCRIBE = "Subscribe"
+# Titles on the site are short; a "title" this long means the title/abstract
+# alternation is out of step (a paper without abstract), see `_pair`.
+_MAX_TITLE = 400
+_HEADER_SCAN = 12  # the banner must appear within the first lines
+
+
+@dataclass(frozen=True, slots=True)
+class _Meta:
+    author_count: int | None
+    organization: str | None
+    month_day: tuple[int, int] | None
+    year: int | None
+    comments: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    line: int  # 1-based line number of the block's first line
+    text: str
+    meta: _Meta | None = None
+
+
+def parse_text_dump(
+    data: bytes | str,
+    where: str,
+    *,
+    year: int | None = None,
+    saved_on: date | None = None,
+) -> list[Paper]:
+    """Read one dump; `where` names it in errors and becomes `Paper.source`.
+
+    `year` is the page's year, used for dates printed without one. When it is not
+    given it is inferred: the latest year in which the page date (shape A's `Nov 20`)
+    is not after `saved_on` (the day the page was saved, e.g. the file's mtime), and at
+    least one more than the latest year printed in the page (printed years are never
+    the current one). With neither `year` nor `saved_on` nor a printed year, dates
+    without a year are left unknown (`published=None`) rather than guessed.
+    """
+    text = _decode(data, where)
+    lines = text.splitlines()
+    start, page_date, one_per_line = _skip_header(lines, where)
+    blocks = list(_blocks(lines, start, one_per_line))
+    papers_raw = _pair(blocks, where)
+    page_year = year if year is not None else _infer_year(papers_raw, page_date, saved_on)
+    return [_paper(title, abstract, meta, page_year, where) for title, abstract, meta in papers_raw]
+
+
+def _decode(data: bytes | str, where: str) -> str:
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SourceError(where, f"not UTF-8 text (byte {exc.start})") from None
+
+
+def _skip_header(lines: list[str], where: str) -> tuple[int, tuple[int, int] | None, bool]:
+    """Return the first content line's index, the page date (shape A) and whether
+    the page has one item per line (shape B)."""
+    seen_banner = seen_subscribe = False
+    page_date: tuple[int, int] | None = None
+    for index, raw in enumerate(lines):
+        line = raw.strip()
+        if not seen_banner:
+            if _BANNER.fullmatch(line):
+                seen_banner = True
+            elif index >= _HEADER_SCAN or (line and line not in _HEADER_LINES):
+                break
+            continue
+        if not line or _BANNER.fullmatch(line) or line in _HEADER_LINES:
+            seen_subscribe = seen_subscribe or line == _SUBSCRIBE
+            continue
+        match = _DATE.fullmatch(line)
+        if match and page_date is None and not match["year"] and not match["comments"]:
+            page_date = (_MONTHS[match["month"]], int(match["day"]))
+            continue
+        if not seen_subscribe and line.startswith(_SUBSCRIBE):
+            # Shape B: the button text is glued to the first title.
+            lines[index] = line[len(_SUBSCRIBE) :]
+            return index, page_date, True
+        return index, page_date, not _has_inner_blank(lines, index)
+    if seen_banner:
+        return len(lines), page_date, False
+    raise SourceError(where, "not a saved Hugging Face papers page (no subscribe banner on top)")
+
+
+def _has_inner_blank(lines: list[str], start: int) -> bool:
+    """Blank lines between content lines (trailing ones don't count) mean shape A."""
+    content = [index for index in range(start, len(lines)) if lines[index].strip()]
+    return bool(content) and content[-1] - content[0] + 1 > len(content)
+
+
+def _blocks(lines: list[str], start: int, one_per_line: bool) -> Iterator[_Block]:
+    """Group lines into blocks: separated by blank lines, or one per line in shape B."""
+    has_blank = not one_per_line
+    current: list[str] = []
+    first = start
+    for index in range(start, len(lines) + 1):
+        line = lines[index].strip() if index < len(lines) else ""
+        if line and has_blank:
+            if not current:
+                first = index
+            current.append(line)
+            continue
+        if line:  # shape B: every line is a block
+            first, current = index, [line]
+        if current:
+            yield _block(current, first + 1)
+            current = []
+
+
+def _block(lines: list[str], line_no: int) -> _Block:
+    meta = _meta(lines)
+    return _Block(line_no, " ".join(lines), meta)
+
+
+def _meta(lines: list[str]) -> _Meta | None:
+    """Recognise the `authors · date` block that follows an abstract in shape A."""
+    is_meta = (
+        _SEPARATOR in lines
+        or any(_AUTHORS.fullmatch(line) for line in lines)
+        or (len(lines) == 1 and _DATE.fullmatch(lines[0]) is not None)
+    )
+    if not is_meta:
+        return None
+    author_count: int | None = None
+    organization: str | None = None
+    month_day: tuple[int, int] | None = None
+    year: int | None = None
+    comments: int | None = None
+    for line in lines:
+        if line == _SEPARATOR:
+            continue
+        if authors := _AUTHORS.fullmatch(line):
+            author_count = int(authors["count"])
+        elif found := _DATE.fullmatch(line):
+            month_day = (_MONTHS[found["month"]], int(found["day"]))
+            year = int(found["year"]) if found["year"] else None
+            comments = int(found["comments"]) if found["comments"] else None
+        else:
+            organization = _undouble(line)
+    return _Meta(author_count, organization, month_day, year, comments)
+
+
+def _undouble(name: str) -> str:
+    """`TIGER-Lab TIGER-Lab` (avatar text + name) → `TIGER-Lab`."""
+    half, sep, rest = name.partition(" ")
+    if sep and half == rest:
+        return half
+    words = name.split(" ")
+    if len(words) % 2 == 0 and words[: len(words) // 2] == words[len(words) // 2 :]:
+        return " ".join(words[: len(words) // 2])
+    return name
+
+
+def _pair(blocks: list[_Block], where: str) -> list[tuple[_Block, str, _Meta | None]]:
+    """Walk title, abstract, [meta] triples.
+
+    Every paper on the site has an abstract, but a dump may miss one; then a long
+    abstract lands where a title is expected. If the previous "abstract" is short
+    enough to be a title, the previous paper is taken as abstract-less and the
+    alternation resynchronises; otherwise the page is rejected rather than
+    misread.
+    """
+    papers: list[tuple[_Block, str, _Meta | None]] = []
+    index = 0
+    while index < len(blocks):
+        block = blocks[index]
+        if block.meta is not None:
+            if papers and papers[-1][2] is None:
+                title, abstract, _ = papers[-1]
+                papers[-1] = (title, abstract, block.meta)
+                index += 1
+                continue
+            raise SourceError(where, "author/date line without a paper before it", block.line)
+        if len(block.text) > _MAX_TITLE:
+            previous = papers[-1] if papers else None
+            if previous and previous[2] is None and 0 < len(previous[1]) <= _MAX_TITLE:
+                papers[-1] = (previous[0], "", None)
+                papers.append((_Block(block.line - 1, previous[1]), block.text, None))
+                index += 1
+                continue
+            raise SourceError(
+                where,
+                f"expected a paper title, found a {len(block.text)}-character line",
+                block.line,
+            )
+        abstract = ""
+        index += 1
+        if index < len(blocks) and blocks[index].meta is None:
+            abstract = blocks[index].text
+            index += 1
+        papers.append((block, abstract, None))
+    return papers
+
+
+def _infer_year(
+    papers: list[tuple[_Block, str, _Meta | None]],
+    page_date: tuple[int, int] | None,
+    saved_on: date | None,
+) -> int | None:
+    printed = [meta.year for _, _, meta in papers if meta and meta.year]
+    floor = max(printed) + 1 if printed else None
+    if saved_on is None:
+        return floor
+    guess = saved_on.year
+    page_day = _safe_date(guess, *page_date) if page_date else None
+    if page_day is not None and page_day > saved_on:
+        guess -= 1  # a "Dec 30" page saved on Jan 2
+    return max(guess, floor) if floor is not None else guess
+
+
+def _safe_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _paper(
+    title: _Block, abstract: str, meta: _Meta | None, page_year: int | None, where: str
+) -> Paper:
+    published: date | None = None
+    if meta and meta.month_day:
+        year = meta.year or page_year
+        published = _safe_date(year, *meta.month_day) if year else None
+    return Paper(
+        title=title.text,
+        abstract=abstract,
+        author_count=meta.author_count if meta else None,
+        published=published,
+        comments=meta.comments if meta else None,
+        organization=meta.organization if meta else None,
+        source=where,
+    )
