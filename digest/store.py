@@ -8,6 +8,7 @@ the Alembic migrations in `digest/migrations`, applied on open.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
@@ -189,7 +190,7 @@ class Store:
             with self._tx() as conn:
                 existing = _find_existing(conn, batch)
                 for paper in batch:
-                    row = existing.get(paper.key) or existing.get(f"title:{paper.title_key}")
+                    row = existing.match(paper)
                     if row is None:
                         conn.execute(papers_table.insert().values(_paper_values(paper, now)))
                         new += 1
@@ -437,26 +438,35 @@ def _merge(old: Paper, new: Paper) -> Paper:
     return replace(old, **changes) if changes else old  # type: ignore[arg-type]
 
 
-def _find_existing(conn: Connection, batch: Sequence[Paper]) -> dict[str, sa.Row[object]]:
+def _find_existing(conn: Connection, batch: Sequence[Paper]) -> _Existing:
     c = papers_table.c
     ids = [p.arxiv_id for p in batch if p.arxiv_id]
     titles = [p.title_key for p in batch]
     rows = conn.execute(
         sa.select(papers_table).where(sa.or_(c.arxiv_id.in_(ids), c.title_key.in_(titles)))
     ).all()
-    found: dict[str, sa.Row[object]] = {}
-    # Rows with an id are preferred for title matches: they are the better-known paper.
-    for row in sorted(rows, key=lambda r: r.arxiv_id is None):
+    existing = _Existing()
+    # Rows with an id first: for a title match they are the better-known paper.
+    for row in sorted(rows, key=lambda r: (r.arxiv_id is None, r.id)):
         if row.arxiv_id:
-            found.setdefault(f"arxiv:{row.arxiv_id}", row)
-        found.setdefault(f"title:{row.title_key}", row)
-    # An id paper may only take over a title row that has no id of its own.
-    for paper in batch:
-        if paper.arxiv_id and paper.key not in found:
-            row = found.get(f"title:{paper.title_key}")
-            if row is not None and row.arxiv_id and row.arxiv_id != paper.arxiv_id:
-                found[paper.key] = None  # type: ignore[assignment]
-    return {k: v for k, v in found.items() if v is not None}
+            existing.by_id[row.arxiv_id] = row
+        existing.by_title.setdefault(row.title_key, []).append(row)
+    return existing
+
+
+@dataclass(slots=True)
+class _Existing:
+    by_id: dict[str, sa.Row[Any]] = field(default_factory=dict)
+    by_title: dict[str, list[sa.Row[Any]]] = field(default_factory=dict)
+
+    def match(self, paper: Paper) -> sa.Row[Any] | None:
+        """The stored row this paper is: same id; else same title, unless both have ids."""
+        if paper.arxiv_id and paper.arxiv_id in self.by_id:
+            return self.by_id[paper.arxiv_id]
+        for row in self.by_title.get(paper.title_key, ()):
+            if not (paper.arxiv_id and row.arxiv_id):
+                return row
+        return None
 
 
 def _paper_values(paper: Paper, now: datetime) -> dict[str, object]:
@@ -470,7 +480,7 @@ def _paper_values(paper: Paper, now: datetime) -> dict[str, object]:
     return values
 
 
-def _row_to_paper(row: sa.Row[object]) -> Paper:
+def _row_to_paper(row: sa.Row[Any]) -> Paper:
     data = row._mapping
     kwargs: dict[str, object] = {}
     for name in _PAPER_FIELDS:
@@ -483,7 +493,7 @@ def _row_to_paper(row: sa.Row[object]) -> Paper:
     return Paper(**kwargs)  # type: ignore[arg-type]
 
 
-def _row_key(row: sa.Row[object]) -> str:
+def _row_key(row: sa.Row[Any]) -> str:
     data = row._mapping
     arxiv_id = data["arxiv_id"]
     return f"arxiv:{arxiv_id}" if arxiv_id else f"title:{data['title_key']}"

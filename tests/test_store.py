@@ -1,0 +1,140 @@
+"""The store contract, run on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from digest.models import Paper
+from digest.store import Store
+
+NOW = datetime(2026, 4, 10, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    opened = Store.open(database_url)
+    yield opened
+    opened.close()
+
+
+def paper(title: str, arxiv_id: str | None = None, **kw: object) -> Paper:
+    return Paper(title=title, abstract=f"About {title}.", arxiv_id=arxiv_id, **kw)  # type: ignore[arg-type]
+
+
+def test_ingest_counts_new_then_updates(store: Store) -> None:
+    first = store.ingest([paper("A", "2604.00001", upvotes=3), paper("B", "2604.00002")], NOW)
+    assert (first.new, first.updated) == (2, 0)
+    again = store.ingest([paper("A", "2604.00001", upvotes=9), paper("B", "2604.00002")], NOW)
+    assert (again.new, again.updated, again.unchanged) == (0, 1, 1)
+    (stored,) = store.papers_by_key(["arxiv:2604.00001"])
+    assert stored.upvotes == 9
+    assert store.count_papers() == 2
+
+
+def test_title_only_paper_becomes_the_id_paper(store: Store) -> None:
+    store.ingest([paper("Deep  Transfer: Learning!", comments=4)], NOW)
+    result = store.ingest([paper("deep transfer learning", "2604.00003", upvotes=5)], NOW)
+    assert (result.new, result.updated) == (0, 1)
+    (stored,) = store.papers_by_key(["arxiv:2604.00003"])
+    assert stored.comments == 4 and stored.upvotes == 5
+    # ...and a later text dump of the same title updates it instead of adding a copy.
+    assert store.ingest([paper("Deep transfer learning", comments=6)], NOW).new == 0
+    assert store.count_papers() == 1
+
+
+def test_two_papers_with_the_same_title_but_different_ids_stay_apart(store: Store) -> None:
+    store.ingest([paper("Same", "2604.00010")], NOW)
+    assert store.ingest([paper("Same", "2604.00011")], NOW).new == 1
+
+
+def test_duplicates_within_one_batch_are_merged(store: Store) -> None:
+    result = store.ingest([paper("X", comments=1), paper("X", "2604.00020", upvotes=2)], NOW)
+    assert result.new == 1
+    (stored,) = store.papers_by_key(["arxiv:2604.00020"])
+    assert stored.comments == 1 and stored.upvotes == 2
+
+
+def test_candidates_exclude_what_was_sent_and_considered(store: Store) -> None:
+    store.ingest([paper("A", "1"), paper("B", "2")], NOW)
+    cands = store.candidates(["x@example.org", "y@example.org"], NOW, 7)
+    assert cands.eligible["x@example.org"] == {"arxiv:1", "arxiv:2"}
+    store.record_delivery(
+        "x@example.org",
+        [cands.ids["arxiv:1"]],
+        message_id="<m1@x>",
+        destination="test",
+        seen_through=cands.seen_through["x@example.org"],
+        now=NOW,
+    )
+    store.ingest([paper("C", "3")], NOW + timedelta(hours=1))
+    later = store.candidates(["x@example.org", "y@example.org"], NOW + timedelta(hours=2), 7)
+    assert later.eligible["x@example.org"] == {"arxiv:3"}
+    assert later.eligible["y@example.org"] == {"arxiv:1", "arxiv:2", "arxiv:3"}
+    assert store.sent_keys("x@example.org") == {"arxiv:1"}
+
+
+def test_a_paper_is_never_recorded_twice_for_a_subscriber(store: Store) -> None:
+    store.ingest([paper("A", "1")], NOW)
+    cands = store.candidates(["x@example.org"], NOW, 7)
+    ids = [cands.ids["arxiv:1"]]
+    kw = {"message_id": "<m@x>", "destination": "t", "seen_through": 1, "now": NOW}
+    store.record_delivery("x@example.org", ids, **kw)  # type: ignore[arg-type]
+    with pytest.raises(sa.exc.IntegrityError):
+        store.record_delivery("x@example.org", ids, **kw)  # type: ignore[arg-type]
+    assert store.delivery_count("x@example.org") == 1  # the failed one left nothing behind
+
+
+def test_new_subscriber_starts_with_recent_papers_only(store: Store) -> None:
+    store.ingest([paper("Old", "1")], NOW - timedelta(days=30))
+    store.ingest([paper("Fresh", "2")], NOW)
+    cands = store.candidates(["new@example.org"], NOW, 7)
+    assert cands.eligible["new@example.org"] == {"arxiv:2"}
+
+
+def test_fields_round_trip(store: Store) -> None:
+    original = Paper(
+        title="T",
+        abstract="Abs",
+        arxiv_id="2604.07429",
+        authors=("A One", "B Two"),
+        author_count=2,
+        published=date(2026, 4, 8),
+        list_date=date(2026, 4, 10),
+        upvotes=7,
+        comments=1,
+        submitter="akhaliq",
+        ai_summary="Sum",
+        ai_keywords=("k1", "k2"),
+        github_repo="https://github.com/x/y",
+        github_stars=12,
+        project_page="https://x.y",
+        organization="Org",
+        source="f.json",
+    )
+    store.ingest([original], NOW)
+    assert store.papers_by_key([original.key]) == [original]
+
+
+def test_embedding_cache_round_trip(store: Store) -> None:
+    vectors = {"arxiv:1": np.arange(4, dtype=np.float32), "title:x": np.ones(4, np.float32)}
+    store.put(vectors, "m")
+    got = store.get(["arxiv:1", "title:x", "arxiv:none"], "m")
+    assert set(got) == {"arxiv:1", "title:x"}
+    np.testing.assert_array_equal(got["arxiv:1"], vectors["arxiv:1"])
+    store.put({"arxiv:1": np.zeros(4, np.float32)}, "m")
+    np.testing.assert_array_equal(store.get(["arxiv:1"], "m")["arxiv:1"], np.zeros(4))
+    assert store.get(["arxiv:1"], "other") == {}
+
+
+def test_reopening_keeps_data_and_schema(database_url: str) -> None:
+    first = Store.open(database_url)
+    first.ingest([paper("A", "1")], NOW)
+    first.close()
+    second = Store.open(database_url)
+    assert second.count_papers() == 1
+    second.close()
