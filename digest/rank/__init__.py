@@ -1,0 +1,106 @@
+"""Ranking: which of the day's papers each subscriber gets, in what order, and why.
+
+`make_ranker()` picks the best ranker this installation can run: semantic (sentence
+embeddings fused with BM25) when its model is available, else lexical (BM25 alone).
+Its `name` says which one is active. Scores and thresholds are on a 0..1 scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from digest.errors import ConfigError
+from digest.models import Paper, RankedPaper, Subscriber
+from digest.rank.engine import DEFAULT_MIN_SCORE, Engine
+from digest.rank.lexical import LexicalIndex
+
+
+class EmbeddingCache(Protocol):
+    """Stores one vector per (paper key or profile item, model name); the store implements it."""
+
+    def get(self, keys: Sequence[str], model: str) -> dict[str, np.ndarray]: ...
+
+    def put(self, vectors: Mapping[str, np.ndarray], model: str) -> None: ...
+
+
+class MemoryEmbeddingCache:
+    """An EmbeddingCache in a dict: for tests and `digest rank`."""
+
+    def __init__(self) -> None:
+        self._data: dict[tuple[str, str], np.ndarray] = {}
+
+    def get(self, keys: Sequence[str], model: str) -> dict[str, np.ndarray]:
+        return {k: self._data[(model, k)] for k in keys if (model, k) in self._data}
+
+    def put(self, vectors: Mapping[str, np.ndarray], model: str) -> None:
+        for k, v in vectors.items():
+            self._data[(model, k)] = np.asarray(v, dtype=np.float32).copy()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@runtime_checkable
+class Ranker(Protocol):
+    name: str
+
+    def rank(
+        self,
+        papers: Sequence[Paper],
+        subscribers: Sequence[Subscriber],
+        *,
+        history: Sequence[Paper] = (),
+        eligible: Mapping[str, Collection[str]] | None = None,
+        lift_thresholds: bool = False,
+    ) -> dict[str, list[RankedPaper]]: ...
+
+
+class LexicalModel:
+    """BM25 for topic phrases, TF-IDF cosine for liked papers; needs only numpy/scipy."""
+
+    name = "lexical (BM25)"
+
+    def prepare(self, papers: Sequence[Paper], history: Sequence[Paper]) -> LexicalIndex:
+        return LexicalIndex.build(papers, history)
+
+    def phrase_scores(self, day: object, phrases: Sequence[str]) -> np.ndarray:
+        assert isinstance(day, LexicalIndex)
+        return day.phrase_scores(phrases)
+
+    def like_scores(self, day: object, liked: Sequence[Paper]) -> np.ndarray:
+        assert isinstance(day, LexicalIndex)
+        return day.like_scores(liked)
+
+
+def make_ranker(kind: str = "auto", cache: EmbeddingCache | None = None) -> Ranker:
+    """ "auto" | "semantic" | "lexical". Raises ConfigError if `kind` can't run here."""
+    if kind not in ("auto", "semantic", "lexical"):
+        raise ConfigError(f"ranker {kind!r}: unknown kind (use auto, semantic or lexical)")
+    if kind == "lexical":
+        return Engine(LexicalModel())
+    try:
+        from digest.rank.semantic import make_semantic
+    except ImportError as exc:  # the semantic module is optional until its model ships
+        if kind == "semantic":
+            raise ConfigError(f"ranker 'semantic': unavailable: {exc}") from exc
+        return Engine(LexicalModel())
+    try:
+        semantic: Ranker = make_semantic(cache if cache is not None else MemoryEmbeddingCache())
+        return semantic
+    except ConfigError:
+        if kind == "semantic":
+            raise
+        return Engine(LexicalModel())
+
+
+__all__ = [
+    "DEFAULT_MIN_SCORE",
+    "EmbeddingCache",
+    "LexicalModel",
+    "MemoryEmbeddingCache",
+    "Ranker",
+    "make_ranker",
+]

@@ -1,0 +1,165 @@
+"""`digest rank`: rank a file of papers for every subscriber of the config, offline.
+
+Touches no database and sends nothing: for trying preferences and thresholds by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from digest.errors import ConfigError, SourceError
+from digest.models import Paper, RankedPaper, Subscriber
+from digest.rank import MemoryEmbeddingCache, make_ranker
+
+
+def read_papers_jsonl(path: Path) -> list[Paper]:
+    """Papers from JSON Lines: `id`, `title`, `abstract` (or `summary`), optional
+    `authors`, `upvotes`, `date`, `ai_keywords`."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise SourceError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    papers: list[Paper] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SourceError(str(path), f"not JSON: {exc.msg}", number) from exc
+        if not isinstance(record, dict) or not str(record.get("title") or "").strip():
+            raise SourceError(str(path), "a paper needs a title", number)
+        papers.append(_paper(record, str(path), number))
+    return papers
+
+
+def _paper(r: dict[str, Any], where: str, line: int) -> Paper:
+    authors = r.get("authors") or ()
+    if isinstance(authors, str):
+        authors = [a.strip() for a in authors.split(",")]
+    published = None
+    if r.get("date"):
+        try:
+            published = date.fromisoformat(str(r["date"])[:10])
+        except ValueError as exc:
+            raise SourceError(where, f"bad date {r['date']!r}", line) from exc
+    upvotes = r.get("upvotes")
+    return Paper(
+        title=" ".join(str(r["title"]).split()),
+        abstract=" ".join(str(r.get("abstract") or r.get("summary") or "").split()),
+        arxiv_id=str(r["id"]) if r.get("id") else None,
+        authors=tuple(str(a) for a in authors if str(a).strip()),
+        published=published,
+        upvotes=int(upvotes) if upvotes is not None else None,
+        ai_keywords=tuple(str(k) for k in r.get("ai_keywords") or ()),
+        source=where,
+    )
+
+
+def read_papers(path: Path) -> list[Paper]:
+    """JSONL here; other page formats through the sources package when it offers a reader."""
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return read_papers_jsonl(path)
+    try:
+        from digest import sources
+
+        reader = getattr(sources, "read_file", None)
+    except ImportError:
+        reader = None
+    if reader is None:
+        return read_papers_jsonl(path)
+    return list(reader(path))
+
+
+def _load_subscribers(config: Path | None) -> tuple[Subscriber, ...]:
+    # Imported late: the config module pulls in pydantic, which ranking itself never needs.
+    from digest.config import find_config, load_config, load_settings
+
+    path, is_example = find_config(config, load_settings())
+    return tuple(load_config(path, is_example=is_example).subscribers)
+
+
+def _lines(result: dict[str, list[RankedPaper]], fmt: str) -> Iterator[str]:
+    for email, ranked in result.items():
+        if fmt == "jsonl":
+            papers = [
+                {"id": r.paper.arxiv_id or r.paper.key, "score": r.score, "why": list(r.why)}
+                for r in ranked
+            ]
+            yield json.dumps({"subscriber": email, "papers": papers}, ensure_ascii=False)
+        else:
+            yield f"{email}: {len(ranked)} papers"
+            for n, r in enumerate(ranked, start=1):
+                title = r.paper.title if len(r.paper.title) <= 70 else r.paper.title[:69] + "…"
+                yield f"  {n:>3}. {r.score:.3f}  {title}"
+                if r.why:
+                    yield f"        {'; '.join(r.why)}"
+
+
+@click.command("rank")
+@click.option(
+    "--papers",
+    "papers_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The candidate papers (JSONL: id, title, abstract, authors, upvotes, date).",
+)
+@click.option(
+    "--history",
+    "history_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Earlier papers, to find the subscribers' liked papers.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The config file with the subscribers (default: digest.toml).",
+)
+@click.option("--top", type=click.IntRange(min=1), help="Show at most N papers per subscriber.")
+@click.option(
+    "--all", "show_all", is_flag=True, help="Rank every paper, ignoring thresholds and max_papers."
+)
+@click.option(
+    "--ranker",
+    type=click.Choice(["auto", "semantic", "lexical"]),
+    default="auto",
+    show_default=True,
+    help="Which ranker to use.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True
+)
+def rank_command(
+    papers_file: Path,
+    history_file: Path | None,
+    config_file: Path | None,
+    top: int | None,
+    show_all: bool,
+    ranker: str,
+    fmt: str,
+) -> None:
+    """Rank a file of papers for every subscriber, without a database or sending mail.
+
+    Example: digest rank --papers today.jsonl --format table
+    """
+    try:
+        papers = read_papers(papers_file)
+        history: Sequence[Paper] = read_papers(history_file) if history_file else ()
+        subscribers = _load_subscribers(config_file)
+        chosen = make_ranker(ranker, MemoryEmbeddingCache())
+    except (SourceError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    result = chosen.rank(papers, subscribers, history=history, lift_thresholds=show_all)
+    if top is not None:
+        result = {k: v[:top] for k, v in result.items()}
+    if fmt == "table":
+        click.echo(f"ranker: {chosen.name}", err=True)
+    for line in _lines(result, fmt):
+        click.echo(line)

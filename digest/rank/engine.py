@@ -1,0 +1,353 @@
+"""Turns per-phrase and per-liked-paper relevance into each subscriber's digest.
+
+Work is split so that nothing is done per (subscriber, paper) in Python:
+1. the relevance model scores each *distinct* topic phrase and liked paper against the
+   day's papers (shared by all subscribers who name them);
+2. subscribers are processed in blocks; a block's relevance is one sparse-by-dense matrix
+   product (a power mean over the subscriber's phrases and likes), then popularity,
+   exclusions, followed authors, eligibility and the threshold are array operations;
+3. Python only loops over the few papers that are actually selected, to write the "why".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import scipy.sparse as sp
+
+from digest.models import Paper, RankedPaper, Subscriber
+from digest.rank.text import (
+    LikeResolver,
+    matches_phrase,
+    name_matches,
+    normalise_name,
+    upvotes_of,
+    words,
+)
+
+# Relevance is on a 0..1 scale (see RANKING.md): below this a paper is not sent unless
+# the subscriber sets their own `min_score`.
+DEFAULT_MIN_SCORE = 0.30
+# Power means: p=1 is the average, large p approaches the maximum. Topics are several
+# separate interests (a paper needs to match one); likes describe one taste together.
+TOPIC_POWER = 8.0
+LIKE_POWER = 3.0
+# A why-line names a phrase or liked paper only when it carries at least this relevance.
+WHY_MIN = 0.25
+BLOCK = 4096
+
+
+class RelevanceModel(Protocol):
+    """Scores distinct profile items against one day's papers, each in 0..1."""
+
+    name: str
+
+    def prepare(self, papers: Sequence[Paper], history: Sequence[Paper]) -> object: ...
+
+    def phrase_scores(self, day: object, phrases: Sequence[str]) -> np.ndarray: ...
+
+    def like_scores(self, day: object, liked: Sequence[Paper]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Items:
+    """The distinct phrases, liked papers, exclusions and authors of all subscribers."""
+
+    phrases: list[str]
+    likes: list[Paper]
+    excludes: list[str]
+    authors: list[str]
+    sub_phrases: list[list[int]]
+    sub_likes: list[list[int]]
+    sub_excludes: list[list[int]]
+    sub_authors: list[list[int]]
+
+
+def dedupe(papers: Sequence[Paper]) -> list[Paper]:
+    """One paper per key, sorted by key: the ranking must not depend on input order.
+
+    When a key repeats (the same paper from two sources), the fuller record wins.
+    """
+    best: dict[str, Paper] = {}
+    for p in papers:
+        cur = best.get(p.key)
+        if cur is None or _fullness(p) > _fullness(cur):
+            best[p.key] = p
+    return [best[k] for k in sorted(best)]
+
+
+def _fullness(p: Paper) -> tuple[int, int, int, str, str]:
+    return (upvotes_of(p), len(p.abstract), len(p.ai_keywords), p.title, p.source)
+
+
+def popularity_vector(papers: Sequence[Paper]) -> np.ndarray:
+    """0..1, log-scaled upvotes relative to the day's most upvoted paper."""
+    ups = np.array([upvotes_of(p) for p in papers], dtype=np.float64)
+    top = float(ups.max()) if len(ups) else 0.0
+    if top <= 0:
+        return np.zeros(len(papers), dtype=np.float32)
+    return (np.log1p(ups) / math.log1p(top)).astype(np.float32)
+
+
+class Engine:
+    """The Ranker implementation shared by every relevance model."""
+
+    def __init__(
+        self,
+        model: RelevanceModel,
+        *,
+        default_min_score: float = DEFAULT_MIN_SCORE,
+        topic_power: float = TOPIC_POWER,
+        like_power: float = LIKE_POWER,
+    ) -> None:
+        self.model = model
+        self.name = model.name
+        self.default_min_score = default_min_score
+        self.topic_power = topic_power
+        self.like_power = like_power
+
+    def rank(
+        self,
+        papers: Sequence[Paper],
+        subscribers: Sequence[Subscriber],
+        *,
+        history: Sequence[Paper] = (),
+        eligible: Mapping[str, Collection[str]] | None = None,
+        lift_thresholds: bool = False,
+    ) -> dict[str, list[RankedPaper]]:
+        day = dedupe(papers)
+        result: dict[str, list[RankedPaper]] = {s.email: [] for s in subscribers}
+        if not day or not subscribers:
+            return result
+        resolver = LikeResolver([*history, *day])
+        items = _collect(subscribers, resolver)
+        prepared = self.model.prepare(day, dedupe(history))
+        topic = self.model.phrase_scores(prepared, items.phrases)
+        like = self.model.like_scores(prepared, items.likes)
+        day_words = [words(" ".join((p.title, p.abstract, " ; ".join(p.ai_keywords)))) for p in day]
+        excl = _phrase_mask(day_words, items.excludes)
+        index = {p.key: i for i, p in enumerate(day)}
+        auth = _author_mask(day, items.authors)
+        like_self = np.zeros((len(items.likes), len(day)), dtype=np.float32)
+        for k, liked in enumerate(items.likes):
+            if liked.key in index:
+                like_self[k, index[liked.key]] = 1.0
+        pop = popularity_vector(day)
+        ctx = _DayContext(day, index, items, topic, like, excl, auth, like_self, pop)
+        for start in range(0, len(subscribers), BLOCK):
+            block = list(range(start, min(start + BLOCK, len(subscribers))))
+            self._rank_block(ctx, subscribers, block, eligible, lift_thresholds, result)
+        return result
+
+    def relevance(self, ctx: _DayContext, block: Sequence[int]) -> np.ndarray:
+        """(len(block), N) relevance in 0..1: the larger of the topic and like power means."""
+        rel_t = _power_mean(ctx.topic, [ctx.items.sub_phrases[i] for i in block], self.topic_power)
+        rel_l = _power_mean(ctx.like, [ctx.items.sub_likes[i] for i in block], self.like_power)
+        out: np.ndarray = np.maximum(rel_t, rel_l)
+        return out
+
+    def _rank_block(
+        self,
+        ctx: _DayContext,
+        subscribers: Sequence[Subscriber],
+        block: list[int],
+        eligible: Mapping[str, Collection[str]] | None,
+        lift: bool,
+        result: dict[str, list[RankedPaper]],
+    ) -> None:
+        n = len(ctx.day)
+        subs = [subscribers[i] for i in block]
+        rel = self.relevance(ctx, block)
+        has_profile = np.array([bool(s.topics or s.like) for s in subs])
+        w = np.array([min(max(s.popularity, 0.0), 1.0) for s in subs], dtype=np.float32)
+        w = np.where(has_profile, w, 1.0).astype(np.float32)
+        score = (1.0 - w)[:, None] * rel + w[:, None] * ctx.pop[None, :]
+        excluded = _any(ctx.excl, [ctx.items.sub_excludes[i] for i in block], n)
+        excluded |= _any(ctx.like_self, [ctx.items.sub_likes[i] for i in block], n)
+        followed = _any(ctx.auth, [ctx.items.sub_authors[i] for i in block], n)
+        if lift:
+            passing = np.ones_like(excluded)
+        else:
+            thr = np.array(
+                [self.default_min_score if s.min_score is None else s.min_score for s in subs],
+                dtype=np.float32,
+            )
+            passing = (rel >= thr[:, None]) | ~has_profile[:, None]
+        passing = (passing | followed) & ~excluded
+        if eligible is not None:
+            passing &= _eligible_mask(subs, eligible, ctx.index, n)
+        # Followed authors sort first: lift them by more than any score can reach.
+        order_key = np.where(passing, score + 2.0 * followed, -np.inf)
+        limit = n if lift else max(1, max(s.max_papers for s in subs))
+        limit = min(limit, n)
+        if limit < n:
+            top = np.argpartition(-order_key, limit - 1, axis=1)[:, :limit]
+        else:
+            top = np.tile(np.arange(n), (len(subs), 1))
+        top_vals = np.take_along_axis(order_key, top, axis=1)
+        # Ties break by key: papers are sorted by key, so by index.
+        order = np.lexsort((top, -top_vals), axis=1)
+        top = np.take_along_axis(top, order, axis=1)
+        for row, s in enumerate(subs):
+            cap = n if lift else max(s.max_papers, 0)
+            picked: list[RankedPaper] = []
+            for j in top[row]:
+                if len(picked) >= cap or not passing[row, j]:
+                    break
+                picked.append(
+                    RankedPaper(
+                        ctx.day[j],
+                        round(float(score[row, j]), 4),
+                        self._why(
+                            ctx, block[row], s, int(j), bool(followed[row, j]), float(w[row])
+                        ),
+                    )
+                )
+            result[s.email] = picked
+
+    def _why(
+        self, ctx: _DayContext, i: int, s: Subscriber, j: int, followed: bool, weight: float
+    ) -> tuple[str, ...]:
+        reasons: list[str] = []
+        paper = ctx.day[j]
+        if followed:
+            names = [ctx.items.authors[a] for a in ctx.items.sub_authors[i] if ctx.auth[a, j]]
+            reasons += [f"followed author {name}" for name in names]
+        topic_hits = sorted(
+            ((float(ctx.topic[k, j]), ctx.items.phrases[k]) for k in ctx.items.sub_phrases[i]),
+            key=lambda t: (-t[0], t[1]),
+        )
+        reasons += [f"topic: {phrase}" for v, phrase in topic_hits[:3] if v >= WHY_MIN]
+        like_hits = sorted(
+            ((float(ctx.like[k, j]), ctx.items.likes[k].title) for k in ctx.items.sub_likes[i]),
+            key=lambda t: (-t[0], t[1]),
+        )
+        reasons += [f"like {_short(title)}" for v, title in like_hits[:1] if v >= WHY_MIN]
+        if paper.upvotes and (weight > 0 or not reasons):
+            reasons.append(f"{paper.upvotes} upvotes")
+        return tuple(reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class _DayContext:
+    day: list[Paper]
+    index: dict[str, int]
+    items: _Items
+    topic: np.ndarray
+    like: np.ndarray
+    excl: np.ndarray
+    auth: np.ndarray
+    like_self: np.ndarray
+    pop: np.ndarray
+
+
+def _short(title: str, limit: int = 80) -> str:
+    title = " ".join(title.split())
+    return f'"{title}"' if len(title) <= limit else f'"{title[: limit - 1].rstrip()}…"'
+
+
+def _collect(subscribers: Sequence[Subscriber], resolver: LikeResolver) -> _Items:
+    phrases: dict[str, int] = {}
+    likes: dict[str, int] = {}
+    like_papers: list[Paper] = []
+    excludes: dict[str, int] = {}
+    authors: dict[str, int] = {}
+    sp_, sl, se, sa = [], [], [], []
+    for s in subscribers:
+        sp_.append(
+            sorted({phrases.setdefault(t.strip(), len(phrases)) for t in s.topics if t.strip()})
+        )
+        ids: set[int] = set()
+        for entry in s.like:
+            paper = resolver.resolve(entry)
+            if paper is not None:
+                if paper.key not in likes:
+                    likes[paper.key] = len(like_papers)
+                    like_papers.append(paper)
+                ids.add(likes[paper.key])
+        sl.append(sorted(ids))
+        se.append(
+            sorted({excludes.setdefault(x.strip(), len(excludes)) for x in s.exclude if x.strip()})
+        )
+        sa.append(
+            sorted({authors.setdefault(a.strip(), len(authors)) for a in s.authors if a.strip()})
+        )
+    return _Items(list(phrases), like_papers, list(excludes), list(authors), sp_, sl, se, sa)
+
+
+def _membership(rows: Sequence[Sequence[int]], n_items: int, normalise: bool) -> sp.csr_matrix:
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(r) for r in rows])
+    indices = np.fromiter((k for r in rows for k in r), dtype=np.int64, count=int(indptr[-1]))
+    if normalise:
+        data = np.repeat([1.0 / len(r) if r else 0.0 for r in rows], [len(r) for r in rows])
+    else:
+        data = np.ones(len(indices))
+    return sp.csr_matrix((data.astype(np.float32), indices, indptr), shape=(len(rows), n_items))
+
+
+def _power_mean(item_scores: np.ndarray, rows: Sequence[Sequence[int]], p: float) -> np.ndarray:
+    """Row i: (mean over rows[i] of item_scores**p) ** (1/p); 0 where rows[i] is empty."""
+    n = item_scores.shape[1]
+    if item_scores.shape[0] == 0 or not any(rows):
+        return np.zeros((len(rows), n), dtype=np.float32)
+    m = _membership(rows, item_scores.shape[0], normalise=True)
+    powered = np.power(np.clip(item_scores, 0.0, 1.0), p, dtype=np.float32)
+    mean = np.asarray(m @ powered, dtype=np.float32)
+    return np.power(np.maximum(mean, 0.0), 1.0 / p, dtype=np.float32)
+
+
+def _any(item_mask: np.ndarray, rows: Sequence[Sequence[int]], n: int) -> np.ndarray:
+    if item_mask.shape[0] == 0 or not any(rows):
+        return np.zeros((len(rows), n), dtype=bool)
+    m = _membership(rows, item_mask.shape[0], normalise=False)
+    return np.asarray(m @ item_mask) > 0
+
+
+def _phrase_mask(day_words: Sequence[Sequence[str]], phrases: Sequence[str]) -> np.ndarray:
+    """(len(phrases), N): the phrase occurs (as words, in order) in the paper's text."""
+    joined = [f" {' '.join(w)} " for w in day_words]
+    mask = np.zeros((len(phrases), len(day_words)), dtype=np.float32)
+    for k, phrase in enumerate(phrases):
+        needle = f" {' '.join(words(phrase))} "
+        if needle.strip():
+            mask[k] = [needle in text for text in joined]
+    return mask
+
+
+def _author_mask(day: Sequence[Paper], followed: Sequence[str]) -> np.ndarray:
+    """(len(followed), N): the paper lists the followed author. Indexed by last name."""
+    by_last: dict[str, list[tuple[int, str]]] = {}
+    for j, p in enumerate(day):
+        for name in p.authors:
+            parts = normalise_name(name).split()
+            if parts:
+                by_last.setdefault(parts[-1], []).append((j, name))
+    mask = np.zeros((len(followed), len(day)), dtype=np.float32)
+    for k, name in enumerate(followed):
+        parts = normalise_name(name).split()
+        for j, author in by_last.get(parts[-1] if parts else "", ()):
+            if name_matches(name, author):
+                mask[k, j] = 1.0
+    return mask
+
+
+def _eligible_mask(
+    subs: Sequence[Subscriber],
+    eligible: Mapping[str, Collection[str]],
+    index: Mapping[str, int],
+    n: int,
+) -> np.ndarray:
+    """A subscriber missing from `eligible` may receive nothing (never resend by mistake)."""
+    mask = np.zeros((len(subs), n), dtype=bool)
+    for row, s in enumerate(subs):
+        cols = [index[k] for k in eligible.get(s.email, ()) if k in index]
+        mask[row, cols] = True
+    return mask
+
+
+__all__ = ["DEFAULT_MIN_SCORE", "Engine", "RelevanceModel", "dedupe", "matches_phrase"]

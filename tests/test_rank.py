@@ -1,0 +1,259 @@
+"""The ranker's contract: preferences, order, determinism, `why`, and `digest rank`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from digest.errors import ConfigError
+from digest.models import Paper, Subscriber
+from digest.rank import MemoryEmbeddingCache, Ranker, make_ranker
+from digest.rank.command import rank_command
+
+PAPERS = (
+    Paper(
+        "Reinforcement Learning from Human Feedback for Language Models",
+        "We align large language models with reinforcement learning from human preferences.",
+        arxiv_id="2501.00001",
+        authors=("Alice Smith", "Bob Jones"),
+        upvotes=5,
+    ),
+    Paper(
+        "Denoising Diffusion Models for Video Generation",
+        "A diffusion model generates long videos with temporal consistency.",
+        arxiv_id="2501.00002",
+        authors=("Carol White",),
+        upvotes=40,
+        ai_keywords=("diffusion model", "video generation"),
+    ),
+    Paper(
+        "Graph Neural Networks for Molecule Property Prediction",
+        "Message passing neural networks predict chemical properties of molecules.",
+        arxiv_id="2501.00003",
+        authors=("Dan Brown",),
+        upvotes=12,
+    ),
+    Paper(
+        "Offline Reinforcement Learning for Robot Manipulation",
+        "Robots learn grasping policies with offline reinforcement learning from logged data.",
+        arxiv_id="2501.00004",
+        authors=("Eve Black", "Alice Smith"),
+        upvotes=0,
+    ),
+    Paper(
+        "A Survey of Tokenizers for Multilingual Language Models",
+        "We review subword tokenization for multilingual machine translation and language models.",
+        arxiv_id="2501.00005",
+        authors=("Frank Green",),
+        upvotes=3,
+    ),
+    Paper(
+        "Diffusion Policies for Robot Control",
+        "Diffusion models as visuomotor policies for robot control and manipulation.",
+        arxiv_id="2501.00006",
+        authors=("Gina Gray",),
+        upvotes=25,
+    ),
+)
+HISTORY = (
+    Paper(
+        "Proximal Policy Optimization Algorithms for Reinforcement Learning",
+        "Policy gradient methods for reinforcement learning with clipped objectives.",
+        arxiv_id="1707.06347",
+    ),
+)
+
+
+@pytest.fixture(params=["lexical", "auto"])
+def ranker(request: pytest.FixtureRequest) -> Ranker:
+    return make_ranker(request.param, MemoryEmbeddingCache())
+
+
+def ids(ranked: Sequence[object]) -> list[str | None]:
+    return [r.paper.arxiv_id for r in ranked]  # type: ignore[attr-defined]
+
+
+def rank_one(
+    ranker: Ranker, sub: Subscriber, papers: Sequence[Paper] = PAPERS, **kw: object
+) -> list:  # type: ignore[type-arg]
+    return ranker.rank(papers, [sub], history=HISTORY, **kw)[sub.email]  # type: ignore[arg-type]
+
+
+def test_topic_paper_ranks_above_off_topic_one(ranker: Ranker) -> None:
+    got = ids(rank_one(ranker, Subscriber("a@x", topics=("reinforcement learning",))))
+    assert got[:2] == ["2501.00001", "2501.00004"] or got[:2] == ["2501.00004", "2501.00001"]
+    assert "2501.00003" not in got  # molecules: not sent just to fill max_papers
+
+
+def test_why_names_the_matched_phrase(ranker: Ranker) -> None:
+    ranked = rank_one(ranker, Subscriber("a@x", topics=("graph neural networks", "quantum")))
+    assert ranked[0].paper.arxiv_id == "2501.00003"
+    assert "topic: graph neural networks" in ranked[0].why
+    assert not any("quantum" in w for w in ranked[0].why)
+
+
+def test_exclude_always_wins(ranker: Ranker) -> None:
+    sub = Subscriber(
+        "a@x", topics=("diffusion models",), exclude=("video",), authors=("Carol White",)
+    )
+    got = ids(rank_one(ranker, sub))
+    assert "2501.00002" not in got  # excluded even though on topic and by a followed author
+    assert "2501.00006" in got
+
+
+def test_followed_authors_always_in_and_first(ranker: Ranker) -> None:
+    sub = Subscriber(
+        "a@x", topics=("graph neural networks",), authors=("alice smith",), max_papers=3
+    )
+    ranked = rank_one(ranker, sub)
+    assert ids(ranked)[:2] == ["2501.00001", "2501.00004"]  # off-topic, yet in and first
+    assert ranked[0].why[0] == "followed author alice smith"
+    assert ids(ranked)[2] == "2501.00003"
+
+
+def test_no_profile_gets_upvote_order(ranker: Ranker) -> None:
+    ranked = rank_one(ranker, Subscriber("a@x", max_papers=4))
+    assert ids(ranked) == ["2501.00002", "2501.00006", "2501.00003", "2501.00001"]
+    assert ranked[0].why == ("40 upvotes",)
+
+
+def test_popularity_one_orders_relevant_papers_by_upvotes(ranker: Ranker) -> None:
+    sub = Subscriber("a@x", topics=("diffusion models",), popularity=1.0)
+    got = ids(rank_one(ranker, sub))
+    assert got == ["2501.00002", "2501.00006"]
+
+
+def test_min_score_filters(ranker: Ranker) -> None:
+    loose = rank_one(ranker, Subscriber("a@x", topics=("robot manipulation",), min_score=0.0))
+    strict = rank_one(ranker, Subscriber("a@x", topics=("robot manipulation",), min_score=0.99))
+    assert len(loose) == len(PAPERS)
+    assert len(strict) < len(loose)
+    assert all(0.0 <= r.score <= 1.0 for r in loose)
+    assert [r.score for r in loose] == sorted((r.score for r in loose), reverse=True)
+
+
+def test_eligible_is_respected(ranker: Ranker) -> None:
+    subs = [Subscriber("a@x", topics=("reinforcement learning",)), Subscriber("b@x")]
+    out = ranker.rank(PAPERS, subs, eligible={"a@x": {"arxiv:2501.00004"}})
+    assert ids(out["a@x"]) == ["2501.00004"]
+    assert out["b@x"] == []  # missing from `eligible`: nothing may be sent
+
+
+def test_like_by_id_or_title_finds_similar_papers(ranker: Ranker) -> None:
+    by_id = rank_one(ranker, Subscriber("a@x", like=("arXiv:1707.06347v2",)))
+    by_title = rank_one(
+        ranker,
+        Subscriber(
+            "a@x", like=("proximal policy optimization algorithms for reinforcement learning",)
+        ),
+    )
+    assert ids(by_id) == ids(by_title)
+    assert ids(by_id)[0] in ("2501.00001", "2501.00004")
+    assert any(w.startswith('like "Proximal Policy') for w in by_id[0].why)
+
+
+def test_liked_candidate_is_not_sent_back(ranker: Ranker) -> None:
+    got = ids(rank_one(ranker, Subscriber("a@x", like=("2501.00004",))))
+    assert "2501.00004" not in got
+
+
+def test_lift_thresholds_ranks_every_eligible_paper(ranker: Ranker) -> None:
+    sub = Subscriber("a@x", topics=("reinforcement learning",), max_papers=2)
+    ranked = rank_one(ranker, sub, lift_thresholds=True)
+    assert len(ranked) == len(PAPERS)
+
+
+def test_unknown_kind_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        make_ranker("neural")
+
+
+def test_ranker_reports_its_name(ranker: Ranker) -> None:
+    assert ranker.name.startswith(("lexical", "semantic"))
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    order=st.permutations(range(len(PAPERS))),
+    sub_order=st.permutations(range(3)),
+    dup=st.booleans(),
+)
+def test_deterministic_and_independent_of_input_order(
+    ranker: Ranker, order: list[int], sub_order: list[int], dup: bool
+) -> None:
+    subs = [
+        Subscriber("a@x", topics=("reinforcement learning", "diffusion"), popularity=0.3),
+        Subscriber("b@x", like=("1707.06347",), exclude=("video",)),
+        Subscriber("c@x", max_papers=3),
+    ]
+    papers = [PAPERS[i] for i in order] + ([PAPERS[order[0]]] if dup else [])
+    base = ranker.rank(PAPERS, subs, history=HISTORY)
+    got = ranker.rank(papers, [subs[i] for i in sub_order], history=HISTORY)
+    assert got == base
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    papers = tmp_path / "papers.jsonl"
+    papers.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "id": p.arxiv_id,
+                    "title": p.title,
+                    "abstract": p.abstract,
+                    "authors": list(p.authors),
+                    "upvotes": p.upvotes,
+                    "date": "2025-01-02",
+                }
+            )
+            for p in PAPERS
+        )
+    )
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        '[[subscribers]]\nemail = "rl@example.org"\ntopics = ["reinforcement learning"]\n\n'
+        '[[subscribers]]\nemail = "all@example.org"\n'
+    )
+    return papers, config
+
+
+def test_rank_command_writes_jsonl(files: tuple[Path, Path]) -> None:
+    papers, config = files
+    res = CliRunner().invoke(
+        rank_command, ["--papers", str(papers), "--config", str(config), "--top", "2"]
+    )
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in res.output.splitlines()]
+    assert [line["subscriber"] for line in lines] == ["rl@example.org", "all@example.org"]
+    assert {p["id"] for p in lines[0]["papers"]} == {"2501.00001", "2501.00004"}
+    assert set(lines[0]["papers"][0]) == {"id", "score", "why"}
+    assert [p["id"] for p in lines[1]["papers"]] == ["2501.00002", "2501.00006"]
+
+
+def test_rank_command_table_and_all(files: tuple[Path, Path]) -> None:
+    papers, config = files
+    res = CliRunner().invoke(
+        rank_command,
+        ["--papers", str(papers), "--config", str(config), "--all", "--format", "table"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "rl@example.org: 6 papers" in res.output
+
+
+def test_rank_command_reports_a_bad_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "1", "title": "ok"}\nnot json\n')
+    config = tmp_path / "digest.toml"
+    config.write_text('[[subscribers]]\nemail = "a@example.org"\n')
+    res = CliRunner().invoke(rank_command, ["--papers", str(bad), "--config", str(config)])
+    assert res.exit_code == 1
+    assert "bad.jsonl: line 2: not JSON" in res.output
