@@ -3,56 +3,19 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from smtp_server import RecordingHandler, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 POSTGRES_URL = os.environ.get("DIGEST_TEST_POSTGRES_URL")
 
-
-
-class RecordingHandler:
-    """Accepts every message and keeps it, parsed, for the test to inspect."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.envelopes: list[Envelope] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.envelopes.append(envelope)
-        raw = envelope.original_content or envelope.content
-        assert isinstance(raw, bytes)
-        parsed = message_from_bytes(raw, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append(parsed)
-        return "250 Message accepted for delivery"
-
-
-class RefusingHandler(RecordingHandler):
-    """Answers DATA with a fixed reply, e.g. a temporary 451 or a permanent 554."""
-
-    def __init__(self, reply: str) -> None:
-        super().__init__()
-        self.reply = reply
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        return self.reply
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -66,7 +29,7 @@ def smtp_server_factory() -> Iterator[object]:
     controllers: list[Controller] = []
 
     def start(handler: RecordingHandler) -> Controller:
-        controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+        controller = Controller(handler, hostname="127.0.0.1", port=free_port())
         controller.start()
         controllers.append(controller)
         return controller
@@ -77,7 +40,7 @@ def smtp_server_factory() -> Iterator[object]:
 
 
 def _serve(handler: RecordingHandler) -> Iterator[tuple[Controller, RecordingHandler]]:
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
         yield controller, handler
