@@ -20,10 +20,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from digest.errors import SourceError
 from digest.models import Paper
+from digest.sources.base import SourceOptions
+from digest.sources.files import FileSource
+from digest.sources.retrieve import FileRead
 
 _MONTHS = {
     name: number
@@ -276,3 +279,17 @@ def _paper(
         organization=meta.organization if meta else None,
         source=where,
     )
+
+
+def make_source(options: SourceOptions) -> FileSource:
+    """Saved text dumps: a file, a folder of `.txt` pages, or a glob."""
+    if options.path is None:
+        raise ValueError("a text-dump source needs a path")  # build_source checks this first
+
+    def parse(read: FileRead) -> list[Paper]:
+        # The day the page was saved is the file's mtime in local time: the browser
+        # showed the saver's local date at the top of the page.
+        saved_on = datetime.fromtimestamp(read.fingerprint.mtime_ns / 1e9).date()
+        return parse_text_dump(read.content, str(read.path), saved_on=saved_on)
+
+    return FileSource(options.name, options.path, (".txt",), parse)

@@ -1,0 +1,151 @@
+"""Where papers come from: the `Source` protocol, the registry by config `kind`, and `build_source`.
+
+A source yields one `PageResult` per page (file or URL); a broken page is a result
+with an error, never an exception that stops the other pages. Kinds:
+
+| kind        | with `path` (file, folder or glob)  | without `path`                              |
+|-------------|-------------------------------------|---------------------------------------------|
+| `text-dump` | saved text pages (`.txt`)           | (path is required)                          |
+| `hf-api`    | saved `daily_papers` JSON (`.json`) | `{base_url}/api/daily_papers?date=D`, paged |
+| `hf-html`   | saved papers HTML (`.html`)         | `{base_url}/papers?date=D`, or `?q=query`   |
+
+Without `path`, a source reads today's list and the `lookback_days` days before it,
+oldest first. A folder or glob only yields files that are new or changed since the
+last run (`SourceState` remembers them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.errors import ConfigError
+from digest.sources import hf_api, hf_html, text_dump
+from digest.sources.base import (
+    FetchContext,
+    FileFingerprint,
+    MemoryState,
+    PageResult,
+    PartialPageError,
+    Progress,
+    Source,
+    SourceOptions,
+    SourceState,
+    Validators,
+)
+from digest.sources.retrieve import USER_AGENT, Fetched, HttpClient
+
+__all__ = [
+    "SOURCE_KINDS",
+    "USER_AGENT",
+    "FetchContext",
+    "Fetched",
+    "FileFingerprint",
+    "HttpClient",
+    "MemoryState",
+    "PageResult",
+    "PartialPageError",
+    "Progress",
+    "Source",
+    "SourceOptions",
+    "SourceState",
+    "Validators",
+    "build_source",
+]
+
+SourceFactory = Callable[[SourceOptions], Source]
+
+SOURCE_KINDS: dict[str, SourceFactory] = {
+    "text-dump": text_dump.make_source,
+    "hf-api": hf_api.make_source,
+    "hf-html": hf_html.make_source,
+}
+
+# Which keys each kind accepts; `path` switches the hf kinds from the web to files,
+# and then the web-only keys would silently do nothing, so they are refused.
+_COMMON = frozenset({"kind", "name"})
+_WEB_KEYS = frozenset({"base_url", "lookback_days", "timezone"})
+_ALLOWED = {
+    "text-dump": _COMMON | {"path"},
+    "hf-api": _COMMON | {"path"} | _WEB_KEYS,
+    "hf-html": _COMMON | {"path", "query"} | _WEB_KEYS,
+}
+MAX_LOOKBACK_DAYS = 366
+
+
+def build_source(spec: Mapping[str, object], *, config_dir: Path, where: str) -> Source:
+    """Validate one `[[sources]]` table and build its source.
+
+    Raises ConfigError with one line naming `where`, e.g.
+    `digest.toml: sources[2]: unknown key 'pth' (expected kind, name, path)`.
+    """
+    kind = spec.get("kind")
+    if kind is None:
+        raise ConfigError(f"{where}: missing key 'kind' (one of {', '.join(SOURCE_KINDS)})")
+    if not isinstance(kind, str) or kind not in SOURCE_KINDS:
+        raise ConfigError(f"{where}: kind {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
+    allowed = _ALLOWED[kind]
+    for key in spec:
+        if key not in allowed:
+            known = ", ".join(sorted(allowed))
+            if key in _ALLOWED["hf-html"]:
+                raise ConfigError(f"{where}: key {key!r} does not apply to kind {kind!r}")
+            raise ConfigError(f"{where}: unknown key {key!r} (expected {known})")
+    path = _path(spec, config_dir, where)
+    if kind == "text-dump" and path is None:
+        raise ConfigError(f"{where}: kind 'text-dump' needs a 'path' (file, folder or glob)")
+    if path is not None:
+        for key in sorted(_WEB_KEYS | {"query"}):
+            if key in spec:
+                raise ConfigError(f"{where}: {key!r} has no effect with 'path'; remove one")
+    base_url = _string(spec, "base_url", where) or "https://huggingface.co"
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise ConfigError(f"{where}: base_url {base_url!r} is not an http(s) URL")
+    lookback = spec.get("lookback_days", 3)
+    if isinstance(lookback, bool) or not isinstance(lookback, int):
+        raise ConfigError(f"{where}: lookback_days must be a whole number, not {lookback!r}")
+    if not 0 <= lookback <= MAX_LOOKBACK_DAYS:
+        raise ConfigError(f"{where}: lookback_days must be 0..{MAX_LOOKBACK_DAYS}, not {lookback}")
+    zone_name = _string(spec, "timezone", where) or "UTC"
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{where}: unknown timezone {zone_name!r} (e.g. 'Europe/Paris')"
+        ) from None
+    query = _string(spec, "query", where)
+    if "query" in spec and not query:
+        raise ConfigError(f"{where}: query must not be empty")
+    name = _string(spec, "name", where) or _default_name(kind, spec, base_url, query)
+    options = SourceOptions(kind, name, path, base_url, lookback, zone, query)
+    return SOURCE_KINDS[kind](options)
+
+
+def _string(spec: Mapping[str, object], key: str, where: str) -> str | None:
+    value = spec.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: {key} must be a string, not {value!r}")
+    return value.strip()
+
+
+def _path(spec: Mapping[str, object], config_dir: Path, where: str) -> Path | None:
+    if "path" not in spec:
+        return None
+    raw = _string(spec, "path", where)
+    if not raw:
+        raise ConfigError(f"{where}: path must not be empty")
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else config_dir / path
+
+
+def _default_name(kind: str, spec: Mapping[str, object], base_url: str, query: str | None) -> str:
+    if "path" in spec:
+        return f"{kind} {spec['path']}"
+    if query:
+        return f"{kind} {base_url} q={query}"
+    return f"{kind} {base_url}"

@@ -1,0 +1,153 @@
+"""The values and protocols every source shares: results, context, and the memory between runs.
+
+Kept apart from `digest.sources.__init__` so the per-kind modules can import them
+without importing the registry that imports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from digest.errors import SourceError
+from digest.models import Paper
+
+if TYPE_CHECKING:
+    from digest.sources.retrieve import HttpClient
+
+
+class PartialPageError(SourceError):
+    """Some items of a page were unreadable; `papers` holds the ones that were read."""
+
+    def __init__(self, where: str, reason: str, papers: Sequence[Paper], *, skipped: int) -> None:
+        super().__init__(where, reason)
+        self.papers = tuple(papers)
+        self.skipped = skipped
+
+
+@dataclass(frozen=True, slots=True)
+class FileFingerprint:
+    """What we knew of a file when we last read it; size+mtime first, then content."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """HTTP cache validators of the last good response for a URL."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+class SourceState(Protocol):
+    """Memory between runs: which files were read and what URLs answered.
+
+    Implemented by the store (database) and by `MemoryState` (tests). Paths are the
+    absolute file paths as strings; URLs are full URLs with their query.
+    """
+
+    def file_fingerprint(self, path: str) -> FileFingerprint | None: ...
+
+    def remember_file(self, fingerprint: FileFingerprint) -> None: ...
+
+    def http_validators(self, url: str) -> Validators | None: ...
+
+    def remember_http(self, url: str, validators: Validators) -> None: ...
+
+
+class MemoryState:
+    """A `SourceState` in a dict, for tests and one-off runs."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, FileFingerprint] = {}
+        self.http: dict[str, Validators] = {}
+
+    def file_fingerprint(self, path: str) -> FileFingerprint | None:
+        return self.files.get(path)
+
+    def remember_file(self, fingerprint: FileFingerprint) -> None:
+        self.files[fingerprint.path] = fingerprint
+
+    def http_validators(self, url: str) -> Validators | None:
+        return self.http.get(url)
+
+    def remember_http(self, url: str, validators: Validators) -> None:
+        self.http[url] = validators
+
+
+@dataclass(frozen=True, slots=True)
+class PageResult:
+    """What one page (file or URL) gave.
+
+    - papers and no error: a good page;
+    - papers and an error: some items were unreadable (`PartialPageError`); store the
+      papers anyway and report the error;
+    - no papers and an error: the page failed;
+    - `not_modified`: the server answered 304, nothing to do (not an error).
+    """
+
+    where: str
+    papers: tuple[Paper, ...] = ()
+    error: SourceError | None = None
+    not_modified: bool = False
+
+
+# Called once per finished page: (where, pages done, pages planned so far or None).
+Progress = Callable[[str, int, "int | None"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchContext:
+    """Everything a source may use during one run; the clock is `today`, never `date.today()`."""
+
+    today: date  # the list date treated as today (replay/backfill pass an older one)
+    http: HttpClient
+    state: SourceState
+    progress: Progress | None = None
+    # If given (timezone-aware), a web source takes its list date as `now` in its own
+    # `timezone` instead of `today`; leave it out when replaying a past day.
+    now: datetime | None = None
+
+    def today_in(self, zone: tzinfo) -> date:
+        if self.now is not None and self.now.tzinfo is not None:
+            return self.now.astimezone(zone).date()
+        return self.today
+
+    def report(self, where: str, done: int, total: int | None) -> None:
+        if self.progress is not None:
+            self.progress(where, done, total)
+
+
+class Source(Protocol):
+    """A configured place papers come from.
+
+    `fetch` yields one `PageResult` per page and never raises for a broken page. What
+    it learns about a page (file fingerprint, ETag) is remembered in `ctx.state` only
+    when the caller asks for the next page, i.e. after the caller has stored this one;
+    a run that dies in between reads the page again next time.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def fetch(self, ctx: FetchContext) -> Iterator[PageResult]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOptions:
+    """A validated `[[sources]]` table, as the per-kind factories receive it."""
+
+    kind: str
+    name: str
+    path: Path | None = None  # absolute: a file, a folder or a glob pattern
+    base_url: str = "https://huggingface.co"
+    lookback_days: int = 3
+    timezone: tzinfo = UTC
+    query: str | None = None

@@ -1,0 +1,89 @@
+"""A source made of saved pages on disk: one file, a folder or a glob, read with a pure parser.
+
+A folder or glob is an inbox: each run reads only the files that are new or changed
+since the last run, so a page dropped into it is picked up once. A single named file
+is read on every run (the store ignores what it already has).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from digest.errors import SourceError
+from digest.models import Paper
+from digest.sources.base import FetchContext, PageResult, PartialPageError
+from digest.sources.retrieve import FileRead, list_files, read_file
+
+_DATE_IN_NAME = re.compile(r"(?<!\d)\d{4}-\d{2}-\d{2}(?!\d)")
+
+FileParser = Callable[[FileRead], list[Paper]]
+
+
+@dataclass(frozen=True, slots=True)
+class FileSource:
+    name: str
+    path: Path
+    suffixes: tuple[str, ...]  # what a folder's pages end with
+    parse: FileParser
+
+    def fetch(self, ctx: FetchContext) -> Iterator[PageResult]:
+        files, is_collection = list_files(self.path, self.suffixes)
+        if not is_collection and not self.path.exists():
+            yield PageResult(str(self.path), error=SourceError(str(self.path), "no such file"))
+            return
+        pending = [path for path in files if not is_collection or _maybe_changed(path, ctx)]
+        for done, path in enumerate(pending, start=1):
+            try:
+                read = read_file(path)
+            except SourceError as exc:
+                ctx.report(str(path), done, len(pending))
+                yield PageResult(str(path), error=exc)
+                continue
+            known = ctx.state.file_fingerprint(str(path)) if is_collection else None
+            if known is not None and known.sha256 == read.fingerprint.sha256:
+                ctx.state.remember_file(read.fingerprint)  # touched or copied, same content
+                ctx.report(str(path), done, len(pending))
+                continue
+            result = parse_page(self.parse, read, str(path))
+            ctx.report(str(path), done, len(pending))
+            yield result
+            # Resumed: the caller has stored this page. A page that failed to parse is
+            # remembered too: the same bytes would fail again; a changed file is re-read.
+            ctx.state.remember_file(read.fingerprint)
+
+
+def _maybe_changed(path: Path, ctx: FetchContext) -> bool:
+    """Size and mtime first: unchanged files are not even opened."""
+    known = ctx.state.file_fingerprint(str(path))
+    if known is None:
+        return True
+    try:
+        info = path.stat()
+    except OSError:
+        return True  # let the read report it
+    return info.st_size != known.size or info.st_mtime_ns != known.mtime_ns
+
+
+def date_in_name(path: Path) -> date | None:
+    """`2024-08-01.json`, `papers_2024-08-01.html` → the list date they were saved for."""
+    match = _DATE_IN_NAME.search(path.name)
+    if match is None:
+        return None
+    try:
+        return date.fromisoformat(match[0])
+    except ValueError:
+        return None
+
+
+def parse_page(parse: FileParser, read: FileRead, where: str) -> PageResult:
+    """Run a parser; its SourceError becomes the page's error, partial pages keep their papers."""
+    try:
+        return PageResult(where, tuple(parse(read)))
+    except PartialPageError as exc:
+        return PageResult(where, exc.papers, exc)
+    except SourceError as exc:
+        return PageResult(where, error=exc)
