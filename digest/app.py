@@ -18,7 +18,7 @@ from digest.config import Config, Settings, find_config, load_config
 from digest.mailer import Mailer, make_mailer
 from digest.rank import Ranker, make_ranker
 from digest.render import make_environment
-from digest.sources import FetchContext, HttpClient, Source, build_source
+from digest.sources import FetchContext, HttpClient, Progress, Source, build_source
 from digest.store import Store
 
 
@@ -33,8 +33,10 @@ class App:
     templates: jinja2.Environment
     http: HttpClient
 
-    def fetch_context(self, today: date) -> FetchContext:
-        return FetchContext(today=today, http=self.http, state=self.store)
+    def fetch_context(
+        self, today: date, now: datetime | None = None, progress: Progress | None = None
+    ) -> FetchContext:
+        return FetchContext(today=today, http=self.http, state=self.store, progress=progress, now=now)
 
 
 def load_app_config(settings: Settings, config_path: Path | None) -> Config:

@@ -69,12 +69,22 @@ def _today(list_date: datetime | None, now: datetime) -> date:
     return list_date.date() if list_date else now.date()
 
 
-def _fetch_with_progress(app: App, today: date, now: datetime) -> list[pipeline.SourceReport]:
-    ctx = app.fetch_context(today)
+def _fetch_with_progress(
+    app: App, list_date: datetime | None, now: datetime
+) -> list[pipeline.SourceReport]:
+    """Fetch every source; a progress bar on a terminal. `--date` pins the list date."""
+    today = _today(list_date, now)
+    live_now = None if list_date else now
     if not sys.stderr.isatty():
+        return pipeline.fetch(app.sources, app.store, app.fetch_context(today, live_now), now)
+    with click.progressbar(length=1, label="Fetching", file=sys.stderr) as bar:
+
+        def progress(where: str, done: int, total: int | None) -> None:
+            bar.length = max(total or done + 1, done)
+            bar.update(done - bar.pos)
+
+        ctx = app.fetch_context(today, live_now, progress)
         return pipeline.fetch(app.sources, app.store, ctx, now)
-    with click.progressbar(length=0, label="Fetching", file=sys.stderr, show_pos=True) as bar:
-        return pipeline.fetch(app.sources, app.store, ctx, now, on_page=lambda _w: bar.update(1))
 
 
 @cli.command("send-now")
@@ -91,7 +101,7 @@ def send_now(
     now = local_now()
     today = _today(list_date, now)
     with open_app(settings, config) as app:
-        sources = _fetch_with_progress(app, today, now)
+        sources = _fetch_with_progress(app, list_date, now)
         _print_source_errors(sources)
         reports = asyncio.run(
             pipeline.send_digests(
@@ -140,7 +150,7 @@ def fetch(config_path: Path | None, list_date: datetime | None, fmt: str) -> Non
     settings, config = _setup(config_path)
     now = local_now()
     with open_app(settings, config) as app:
-        reports = _fetch_with_progress(app, _today(list_date, now), now)
+        reports = _fetch_with_progress(app, list_date, now)
     if fmt == "json":
         click.echo(json.dumps({"sources": [asdict(r) for r in reports]}, indent=2))
     else:
@@ -174,7 +184,7 @@ def preview(
     now = local_now()
     today = _today(list_date, now)
     with open_app(settings, config) as app:
-        _print_source_errors(_fetch_with_progress(app, today, now))
+        _print_source_errors(_fetch_with_progress(app, list_date, now))
         plans, _ = pipeline.plan_digests(
             app.store,
             app.ranker,
@@ -213,7 +223,7 @@ def main(argv: list[str] | None = None) -> Any:
     """Entry point: run the CLI, turning expected errors into one line and an exit code."""
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
     try:
-        return cli.main(args=argv, prog_name="digest", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="digest", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -227,3 +237,6 @@ def main(argv: list[str] | None = None) -> Any:
             raise
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+    return code

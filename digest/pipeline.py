@@ -8,7 +8,7 @@ Ordering rule: a paper is recorded as sent only after the mailer accepted the me
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.message import EmailMessage
@@ -61,31 +61,26 @@ class RunReport:
 
 
 def fetch(
-    sources: Sequence[Source],
-    store: Store,
-    ctx: FetchContext,
-    now: datetime,
-    on_page: Callable[[str], None] | None = None,
+    sources: Sequence[Source], store: Store, ctx: FetchContext, now: datetime
 ) -> list[SourceReport]:
     """Read every source and merge what it found into the seen-set.
 
     Each page is stored as soon as it is read, so a broken page or source loses nothing
-    that came before it and never stops the others.
+    that came before it and never stops the others. A page with some unreadable items
+    stores the rest and is reported as failed too.
     """
     reports = []
     for source in sources:
         report = SourceReport(source.name)
         try:
             for page in source.fetch(ctx):
-                if on_page is not None:
-                    on_page(page.where)
+                if page.papers:
+                    result = store.ingest(page.papers, now)
+                    report.fetched += len(page.papers)
+                    report.new += result.new
+                    report.updated += result.updated
                 if page.error is not None:
                     _source_failed(report, page.error)
-                    continue
-                result = store.ingest(page.papers, now)
-                report.fetched += len(page.papers)
-                report.new += result.new
-                report.updated += result.updated
         except SourceError as exc:
             _source_failed(report, exc)
         reports.append(report)

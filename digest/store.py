@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from digest.errors import StoreError
 from digest.models import Paper
+from digest.sources.base import FileFingerprint, Validators
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _BATCH = 500
@@ -345,6 +346,40 @@ class Store:
         with self._tx() as conn:
             return int(conn.execute(query).scalar_one())
 
+    # -- source state: what files were read and what URLs answered ------------------------
+
+    def file_fingerprint(self, path: str) -> FileFingerprint | None:
+        t = source_files_table
+        with self._tx() as conn:
+            row = conn.execute(sa.select(t).where(t.c.path == path)).first()
+        return FileFingerprint(row.path, row.size, row.mtime_ns, row.sha256) if row else None
+
+    def remember_file(self, fingerprint: FileFingerprint) -> None:
+        t = source_files_table
+        values = {
+            "size": fingerprint.size,
+            "mtime_ns": fingerprint.mtime_ns,
+            "sha256": fingerprint.sha256,
+            "read_at": _utcnow(),
+        }
+        with self._tx() as conn:
+            _upsert(conn, t, {"path": fingerprint.path}, values)
+
+    def http_validators(self, url: str) -> Validators | None:
+        t = http_cache_table
+        with self._tx() as conn:
+            row = conn.execute(sa.select(t).where(t.c.url == url)).first()
+        return Validators(row.etag, row.last_modified) if row else None
+
+    def remember_http(self, url: str, validators: Validators) -> None:
+        values = {
+            "etag": validators.etag,
+            "last_modified": validators.last_modified,
+            "checked_at": _utcnow(),
+        }
+        with self._tx() as conn:
+            _upsert(conn, http_cache_table, {"url": url}, values)
+
     # -- embeddings (the ranker's cache) ---------------------------------------------------
 
     def get(self, keys: Sequence[str], model: str) -> dict[str, np.ndarray]:
@@ -387,6 +422,19 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _upsert(
+    conn: Connection, table: sa.Table, key: dict[str, object], values: dict[str, object]
+) -> None:
+    """Update the row with this key, or insert it (portable: SQLite and PostgreSQL)."""
+    where = [table.c[name] == value for name, value in key.items()]
+    if conn.execute(table.update().where(*where).values(values)).rowcount == 0:
+        conn.execute(table.insert().values({**key, **values}))
 
 
 def _safe_url(url: str) -> str:

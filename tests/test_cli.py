@@ -1,0 +1,214 @@
+"""End to end through the `digest` command, as a user runs it: real files, SQLite, SMTP."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from smtp_server import RecordingHandler, RefusingHandler
+
+from digest.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_PAGES = ROOT / "examples" / "pages"
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> Run:
+    """Run `digest ARGS...` in a clean temp folder; return (exit code, stdout, stderr)."""
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = 0
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
+
+
+def write_config(folder: Path, pages: Path, subscribers: str) -> Path:
+    config = folder / "digest.toml"
+    config.write_text(f'[[sources]]\nkind = "text-dump"\npath = "{pages}"\n\n{subscribers}')
+    return config
+
+
+TWO_SUBSCRIBERS = """
+[[subscribers]]
+email = "ada@example.org"
+name = "Ada"
+topics = ["reinforcement learning"]
+max_papers = 3
+
+[[subscribers]]
+email = "bob@example.org"
+topics = ["speech recognition", "audio"]
+max_papers = 2
+"""
+
+
+def eml_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.eml")) if folder.exists() else []
+
+
+def test_first_run_on_the_bundled_example_then_nothing_new(run: Run, clean_env: Path) -> None:
+    code, out, err = run("send-now")
+    assert code == 0, err
+    assert "bundled example config" in err
+    files = eml_files(clean_env / "outbox")
+    assert len(files) == 3  # one per example subscriber
+    for path in files:
+        msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+        assert msg.get_content_type() == "multipart/alternative"
+        assert msg["Subject"].split()[0].isdigit()
+        assert str(msg["To"]).split("<")[-1].rstrip(">") in out
+    assert "sent to outbox" in out
+
+    code, out, _ = run("send-now")
+    assert code == 0
+    assert out.count("nothing new") == 3
+    assert len(eml_files(clean_env / "outbox")) == 3
+
+
+def test_papers_match_the_subscriber_topics(run: Run, clean_env: Path) -> None:
+    config = write_config(clean_env, EXAMPLE_PAGES, TWO_SUBSCRIBERS)
+    code, _, err = run("send-now", "--config", str(config))
+    assert code == 0, err
+    by_person = {}
+    for path in eml_files(clean_env / "outbox"):
+        msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+        by_person[msg["To"].addresses[0].addr_spec] = msg
+    ada = by_person["ada@example.org"].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert ada.lower().count("reinforcement") >= 3
+    assert by_person["bob@example.org"]["Subject"].startswith("2 new papers")
+
+
+def test_a_paper_is_never_sent_twice_when_new_pages_arrive(run: Run, clean_env: Path) -> None:
+    pages = clean_env / "pages"
+    pages.mkdir()
+    shutil.copy(EXAMPLE_PAGES / "001_4dfcb878200cfaa6.txt", pages)
+    config = write_config(clean_env, pages, TWO_SUBSCRIBERS)
+    assert run("send-now", "--config", str(config))[0] == 0
+    first = {p.name for p in eml_files(clean_env / "outbox")}
+    for name in ("000_0d1b150f40e33697.txt", "003_a148c10466c9a820.txt"):
+        shutil.copy(EXAMPLE_PAGES / name, pages)  # overlaps the first page's papers
+    assert run("send-now", "--config", str(config))[0] == 0
+    titles: dict[str, list[str]] = {}
+    for path in eml_files(clean_env / "outbox"):
+        msg = message_from_bytes(path.read_bytes(), policy=policy.default)
+        text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        lines = [ln for ln in text.splitlines() if ln[:3].rstrip(".").isdigit()]
+        titles.setdefault(msg["To"].addresses[0].addr_spec, []).extend(
+            ln.split(". ", 1)[1] for ln in lines
+        )
+    assert len(eml_files(clean_env / "outbox")) > len(first)
+    for sent in titles.values():
+        assert len(sent) == len(set(sent)), "a paper was sent twice"
+
+
+def test_delivers_over_smtp_when_configured(
+    run: Run, clean_env: Path, smtp_server: tuple[Controller, RecordingHandler],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    controller, handler = smtp_server
+    monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(controller.port))
+    monkeypatch.setenv("DIGEST_SMTP_SECURITY", "none")
+    monkeypatch.setenv("DIGEST_FROM", "Papers <papers@example.org>")
+    code, out, err = run("send-now")
+    assert code == 0, err
+    assert sorted(e.rcpt_tos[0] for e in handler.envelopes) == [
+        "ada@example.org", "alan@example.org", "grace@example.org"
+    ]
+    assert all(m["From"] == "Papers <papers@example.org>" for m in handler.messages)
+    assert not (clean_env / "outbox").exists()
+    assert "smtp://127.0.0.1" in out
+
+
+def test_failed_send_is_retried_next_run_not_lost(
+    run: Run, clean_env: Path, smtp_server_factory: Callable[[RecordingHandler], Controller],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = write_config(clean_env, EXAMPLE_PAGES, TWO_SUBSCRIBERS)
+    refusing = smtp_server_factory(RefusingHandler("451 4.3.0 Mailbox busy"))
+    monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(refusing.port))
+    monkeypatch.setenv("DIGEST_SMTP_SECURITY", "none")
+    code, out, _ = run("send-now", "--config", str(config))
+    assert code == 1
+    assert out.count("FAILED: SMTP 451") == 2
+
+    handler = RecordingHandler()
+    working = smtp_server_factory(handler)
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(working.port))
+    code, out, _ = run("send-now", "--config", str(config))
+    assert code == 0
+    assert len(handler.messages) == 2
+    assert handler.messages[0]["Subject"].split()[0] in {"2", "3"}
+
+
+def test_broken_page_beside_good_ones(run: Run, clean_env: Path) -> None:
+    pages = clean_env / "pages"
+    pages.mkdir()
+    shutil.copy(EXAMPLE_PAGES / "002_f9597088ed713dd6.txt", pages)
+    (pages / "broken.txt").write_text("this is not a digest page\n")
+    config = write_config(clean_env, pages, TWO_SUBSCRIBERS)
+    code, out, err = run("fetch", "--config", str(config))
+    assert "broken.txt" in err
+    assert "35 new papers" in out
+
+
+def test_dry_run_sends_and_records_nothing(run: Run, clean_env: Path) -> None:
+    code, out, _ = run("send-now", "--dry-run")
+    assert code == 0 and out.count("dry run") == 3
+    assert eml_files(clean_env / "outbox") == []
+    code, out, _ = run("send-now", "--subscriber", "grace@example.org")
+    assert code == 0 and len(eml_files(clean_env / "outbox")) == 1
+
+
+@pytest.mark.parametrize(
+    ("subscribers", "expected"),
+    [
+        ('[[subscribers]]\nemail = "not-an-email"\n', "subscribers[1] (not-an-email): email"),
+        ('[[subscribers]]\nemail = "a@example.org"\ntopic = ["x"]\n', "unknown key 'topic'"),
+        ('[[subscribers]]\nemail = "a@example.org"\nmax_papers = "ten"\n', "max_papers"),
+        (
+            '[[subscribers]]\nemail = "a@example.org"\n[[subscribers]]\nemail = "A@example.org"\n',
+            "duplicate subscriber",
+        ),
+    ],
+)
+def test_config_errors_are_one_line_and_send_nothing(
+    run: Run, clean_env: Path, subscribers: str, expected: str
+) -> None:
+    config = write_config(clean_env, EXAMPLE_PAGES, subscribers)
+    code, out, err = run("send-now", "--config", str(config))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert str(config) in lines[0] and expected in lines[0]
+    assert not (clean_env / "outbox").exists() and not (clean_env / "digest.db").exists()
+
+
+def test_bad_environment_variable_is_named(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_SMTP_SECURITY", "tls-please")
+    code, _, err = run("send-now")
+    assert code == 2 and "DIGEST_SMTP_SECURITY" in err
+
+
+def test_preview_writes_html_and_sends_nothing(run: Run, clean_env: Path) -> None:
+    code, out, err = run("preview", "alan@example.org")
+    assert code == 0, err
+    path = Path(out.strip())
+    assert path.read_text().startswith("<!DOCTYPE html>")
+    assert eml_files(clean_env / "outbox") == []
