@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import resource
 import tempfile
 import time
-import resource
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,8 +33,48 @@ PAGES = ROOT / "examples" / "pages"
 NOW = datetime(2026, 11, 22, 6, 30, tzinfo=UTC)
 T = TypeVar("T")
 _STOP = set(
-    "the a an of and or for to in on with by from we our is are this that as at be which "
-    "these their its it can via using based into than not also has have been more such".split()
+    [
+        "the",
+        "a",
+        "an",
+        "of",
+        "and",
+        "or",
+        "for",
+        "to",
+        "in",
+        "on",
+        "with",
+        "by",
+        "from",
+        "we",
+        "our",
+        "is",
+        "are",
+        "this",
+        "that",
+        "as",
+        "at",
+        "be",
+        "which",
+        "these",
+        "their",
+        "its",
+        "it",
+        "can",
+        "via",
+        "using",
+        "based",
+        "into",
+        "than",
+        "not",
+        "also",
+        "has",
+        "have",
+        "been",
+        "more",
+        "such",
+    ]
 )
 
 
@@ -85,9 +125,7 @@ def main() -> None:
     files = sorted(PAGES.glob("*.txt"))
     papers, stages["load"] = timed(
         lambda: [
-            p
-            for f in files
-            for p in parse_text_dump(f.read_bytes(), str(f), saved_on=NOW.date())
+            p for f in files for p in parse_text_dump(f.read_bytes(), str(f), saved_on=NOW.date())
         ]
     )
     subscribers = synthetic_subscribers(papers, args.subscribers, args.seed)
@@ -118,8 +156,10 @@ def main() -> None:
 
     n = len(subscribers)
     print(f"papers: {len(papers)} from {len(files)} pages; subscribers: {n}; ranker: {ranker.name}")
-    print(f"digests with papers: {len(digests)}; mean message size: "
-          f"{sum(sizes) / max(len(sizes), 1) / 1024:.1f} KiB")
+    print(
+        f"digests with papers: {len(digests)}; mean message size: "
+        f"{sum(sizes) / max(len(sizes), 1) / 1024:.1f} KiB"
+    )
     print(f"calibration unit: {unit * 1000:.1f} ms\n")
     print(f"{'stage':<15}{'total s':>9}{'ms/digest':>11}{'digests/s':>11}{'x unit':>9}")
     for name, seconds in [*stages.items(), ("all", sum(stages.values()))]:

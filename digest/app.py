@@ -36,7 +36,9 @@ class App:
     def fetch_context(
         self, today: date, now: datetime | None = None, progress: Progress | None = None
     ) -> FetchContext:
-        return FetchContext(today=today, http=self.http, state=self.store, progress=progress, now=now)
+        return FetchContext(
+            today=today, http=self.http, state=self.store, progress=progress, now=now
+        )
 
 
 def load_app_config(settings: Settings, config_path: Path | None) -> Config:

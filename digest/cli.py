@@ -120,10 +120,7 @@ def send_now(
         mailer = app.mailer.description
     _print_table(
         ["subscriber", "new papers", "sent", "result"],
-        [
-            [r.email, str(r.considered), str(r.sent), _result_text(r, mailer)]
-            for r in reports
-        ],
+        [[r.email, str(r.considered), str(r.sent), _result_text(r, mailer)] for r in reports],
     )
     if any(r.status == "failed" for r in reports):
         raise click.exceptions.Exit(1)

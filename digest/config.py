@@ -1,4 +1,4 @@
-"""Configuration: machine settings and secrets from the environment, subscribers and sources from TOML.
+"""Configuration: settings and secrets from the environment; subscribers and sources from TOML.
 
 Two layers, validated once at start-up:
 - `Settings` (pydantic-settings): `DIGEST_*` variables, read from the environment or `.env`.

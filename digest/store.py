@@ -8,11 +8,11 @@ the Alembic migrations in `digest/migrations`, applied on open.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -222,7 +222,9 @@ class Store:
 
     def count_papers(self) -> int:
         with self._tx() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(papers_table)).scalar_one())
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(papers_table)).scalar_one()
+            )
 
     # -- digests --------------------------------------------------------------------------
 
@@ -300,7 +302,10 @@ class Store:
             if paper_ids:
                 conn.execute(
                     sent_papers_table.insert(),
-                    [{"subscriber": email, "paper_id": p, "delivery_id": delivery_id} for p in paper_ids],
+                    [
+                        {"subscriber": email, "paper_id": p, "delivery_id": delivery_id}
+                        for p in paper_ids
+                    ],
                 )
             self._advance(conn, email, seen_through, now, delivered=True)
 
@@ -408,7 +413,11 @@ class Store:
                 conn.execute(
                     t.insert(),
                     [
-                        {"paper_key": k, "model": model, "vector": np.asarray(v, np.float32).tobytes()}
+                        {
+                            "paper_key": k,
+                            "model": model,
+                            "vector": np.asarray(v, np.float32).tobytes(),
+                        }
                         for k, v in chunk
                     ],
                 )
@@ -429,7 +438,7 @@ def _utcnow() -> datetime:
 
 
 def _upsert(
-    conn: Connection, table: sa.Table, key: dict[str, object], values: dict[str, object]
+    conn: Connection, table: sa.Table, key: Mapping[str, object], values: Mapping[str, object]
 ) -> None:
     """Update the row with this key, or insert it (portable: SQLite and PostgreSQL)."""
     where = [table.c[name] == value for name, value in key.items()]
@@ -541,7 +550,7 @@ def _row_to_paper(row: sa.Row[Any]) -> Paper:
     return Paper(**kwargs)  # type: ignore[arg-type]
 
 
-def _row_key(row: sa.Row[Any]) -> str:
+def _row_key(row: sa.Row[Any] | sa.Row[Any, Any]) -> str:
     data = row._mapping
     arxiv_id = data["arxiv_id"]
     return f"arxiv:{arxiv_id}" if arxiv_id else f"title:{data['title_key']}"
@@ -554,4 +563,3 @@ def _first_id_since(conn: Connection, since: datetime) -> int:
         return int(first)
     last = conn.execute(sa.select(sa.func.max(c.id))).scalar()
     return int(last or 0) + 1
-

@@ -17,7 +17,6 @@ SHARED = ROOT.parent / "shared"
 POSTGRES_URL = os.environ.get("DIGEST_TEST_POSTGRES_URL")
 
 
-
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[Controller, RecordingHandler]]:
     """A real SMTP server on 127.0.0.1 that records what it receives."""
@@ -53,7 +52,9 @@ def _postgres_schema_url() -> Iterator[str]:
     if not POSTGRES_URL:
         if os.environ.get("CI") == "true":
             pytest.fail("DIGEST_TEST_POSTGRES_URL must be set under CI")
-        pytest.skip("PostgreSQL tests need DIGEST_TEST_POSTGRES_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            "PostgreSQL tests need DIGEST_TEST_POSTGRES_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_URL)
     with admin.begin() as conn:

@@ -115,7 +115,9 @@ def test_a_paper_is_never_sent_twice_when_new_pages_arrive(run: Run, clean_env: 
 
 
 def test_delivers_over_smtp_when_configured(
-    run: Run, clean_env: Path, smtp_server: tuple[Controller, RecordingHandler],
+    run: Run,
+    clean_env: Path,
+    smtp_server: tuple[Controller, RecordingHandler],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     controller, handler = smtp_server
@@ -126,7 +128,9 @@ def test_delivers_over_smtp_when_configured(
     code, out, err = run("send-now")
     assert code == 0, err
     assert sorted(e.rcpt_tos[0] for e in handler.envelopes) == [
-        "ada@example.org", "alan@example.org", "grace@example.org"
+        "ada@example.org",
+        "alan@example.org",
+        "grace@example.org",
     ]
     assert all(m["From"] == "Papers <papers@example.org>" for m in handler.messages)
     assert not (clean_env / "outbox").exists()
@@ -134,7 +138,9 @@ def test_delivers_over_smtp_when_configured(
 
 
 def test_failed_send_is_retried_next_run_not_lost(
-    run: Run, clean_env: Path, smtp_server_factory: Callable[[RecordingHandler], Controller],
+    run: Run,
+    clean_env: Path,
+    smtp_server_factory: Callable[[RecordingHandler], Controller],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = write_config(clean_env, EXAMPLE_PAGES, TWO_SUBSCRIBERS)
@@ -161,7 +167,7 @@ def test_broken_page_beside_good_ones(run: Run, clean_env: Path) -> None:
     shutil.copy(EXAMPLE_PAGES / "002_f9597088ed713dd6.txt", pages)
     (pages / "broken.txt").write_text("this is not a digest page\n")
     config = write_config(clean_env, pages, TWO_SUBSCRIBERS)
-    code, out, err = run("fetch", "--config", str(config))
+    _code, out, err = run("fetch", "--config", str(config))
     assert "broken.txt" in err
     assert "35 new papers" in out
 
@@ -190,7 +196,7 @@ def test_config_errors_are_one_line_and_send_nothing(
     run: Run, clean_env: Path, subscribers: str, expected: str
 ) -> None:
     config = write_config(clean_env, EXAMPLE_PAGES, subscribers)
-    code, out, err = run("send-now", "--config", str(config))
+    code, _out, err = run("send-now", "--config", str(config))
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
@@ -198,9 +204,7 @@ def test_config_errors_are_one_line_and_send_nothing(
     assert not (clean_env / "outbox").exists() and not (clean_env / "digest.db").exists()
 
 
-def test_bad_environment_variable_is_named(
-    run: Run, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_bad_environment_variable_is_named(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIGEST_SMTP_SECURITY", "tls-please")
     code, _, err = run("send-now")
     assert code == 2 and "DIGEST_SMTP_SECURITY" in err

@@ -59,7 +59,9 @@ def test_script_in_title_is_escaped_in_html() -> None:
 @given(st.text(min_size=1, max_size=80), st.text(max_size=40))
 def test_no_header_injection_from_names_or_topics(topic: str, name: str) -> None:
     sub = Subscriber("x@example.org", name, topics=(topic.strip() or "t",))
-    msg = render_message(digest_of(Paper("T"), subscriber=sub), ENV, sender="d@example.org", now=NOW)
+    msg = render_message(
+        digest_of(Paper("T"), subscriber=sub), ENV, sender="d@example.org", now=NOW
+    )
     raw = msg.as_bytes()
     reparsed = message_from_bytes(raw, policy=policy.default)
     headers = raw.split(b"\n\n", 1)[0].split(b"\n")

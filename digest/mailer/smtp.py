@@ -59,7 +59,9 @@ class SmtpMailer:
                 timeout=self.timeout,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            raise _classify(exc.recipients[0].code, f"recipient refused: {exc.recipients[0].message}") from None
+            raise _classify(
+                exc.recipients[0].code, f"recipient refused: {exc.recipients[0].message}"
+            ) from None
         except aiosmtplib.SMTPResponseException as exc:
             raise _classify(exc.code, exc.message) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
