@@ -57,7 +57,11 @@ def open_app(settings: Settings, config: Config) -> Iterator[App]:
     store = Store.open(settings.database_url)
     try:
         ranker = make_ranker(settings.ranker, cache=store)
-        with HttpClient() as http:
+        with HttpClient(
+            timeout=settings.http_timeout,
+            retries=settings.http_retries,
+            min_delay=settings.http_min_delay,
+        ) as http:
             yield App(settings, config, store, sources, ranker, mailer, templates, http)
     finally:
         store.close()

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     outbox_dir: Path = Path("outbox")
     # Which ranker: "auto" (semantic when installed, else lexical), "semantic" or "lexical".
     ranker: Literal["auto", "semantic", "lexical"] = "auto"
+    # HTTP sources: seconds between two requests to one host, per-request timeout, retries.
+    http_min_delay: float = Field(default=1.0, ge=0)
+    http_timeout: float = Field(default=30.0, gt=0)
+    http_retries: int = Field(default=3, ge=0, le=10)
     # A subscriber's first digest considers papers first seen in this many days.
     new_subscriber_days: int = Field(default=7, ge=0)
     templates_dir: Path = DEFAULT_TEMPLATES
