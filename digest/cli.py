@@ -201,6 +201,29 @@ def preview(
     click.echo(str(target))
 
 
+@cli.command("status")
+@CONFIG_OPTION
+def status(config_path: Path | None) -> None:
+    """Show the configuration in use, the active ranker and mailer, and each subscriber."""
+    settings, config = _setup(config_path)
+    with open_app(settings, config) as app:
+        click.echo(f"config:    {config.path}{' (bundled example)' if config.is_example else ''}")
+        click.echo(f"database:  {app.store.safe_url} ({app.store.count_papers()} papers)")
+        click.echo(f"ranker:    {app.ranker.name}")
+        click.echo(f"mailer:    {app.mailer.description}")
+        click.echo(f"sources:   {', '.join(s.name for s in app.sources) or 'none'}")
+        emails = [s.email for s in config.subscribers]
+        summary = app.store.subscriber_status(emails)
+    click.echo("")
+    _print_table(
+        ["subscriber", "last digest", "papers sent"],
+        [
+            [e, last.strftime("%Y-%m-%d %H:%M") if last else "never", str(sent)]
+            for e, (last, sent) in summary.items()
+        ],
+    )
+
+
 cli.add_command(rank_command, "rank")
 
 

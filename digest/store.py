@@ -351,6 +351,30 @@ class Store:
         with self._tx() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def subscriber_status(self, emails: Sequence[str]) -> dict[str, tuple[datetime | None, int]]:
+        """For each subscriber: when the last digest went out and how many papers in all."""
+        t, s = subscribers_table, sent_papers_table
+        with self._tx() as conn:
+            last = dict(
+                conn.execute(sa.select(t.c.email, t.c.last_digest_at).where(t.c.email.in_(emails)))
+                .tuples()
+                .all()
+            )
+            counts = dict(
+                conn.execute(
+                    sa.select(s.c.subscriber, sa.func.count())
+                    .where(s.c.subscriber.in_(emails))
+                    .group_by(s.c.subscriber)
+                )
+                .tuples()
+                .all()
+            )
+        return {e: (last.get(e), int(counts.get(e, 0))) for e in emails}
+
+    @property
+    def safe_url(self) -> str:
+        return _safe_url(str(self.engine.url))
+
     # -- source state: what files were read and what URLs answered ------------------------
 
     def file_fingerprint(self, path: str) -> FileFingerprint | None:
