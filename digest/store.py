@@ -355,12 +355,12 @@ class Store:
         """For each subscriber: when the last digest went out and how many papers in all."""
         t, s = subscribers_table, sent_papers_table
         with self._tx() as conn:
-            last = dict(
+            last: dict[str, datetime | None] = dict(
                 conn.execute(sa.select(t.c.email, t.c.last_digest_at).where(t.c.email.in_(emails)))
                 .tuples()
                 .all()
             )
-            counts = dict(
+            counts: dict[str, int] = dict(
                 conn.execute(
                     sa.select(s.c.subscriber, sa.func.count())
                     .where(s.c.subscriber.in_(emails))
