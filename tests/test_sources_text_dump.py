@@ -182,3 +182,17 @@ def test_misaligned_page_is_rejected_with_line() -> None:
     with pytest.raises(SourceError) as caught:
         parse_text_dump("\n".join(lines), "x.txt")
     assert caught.value.line == 11  # 1-based: the fifth title line
+
+
+def test_site_menu_above_the_banner_is_ignored() -> None:
+    raw = (PAGES / "004_056f41bc6489462d.txt").read_text(encoding="utf-8")
+    menu = "Hugging Face\n\nModels\n\nDatasets\n\nSpaces\n\nPosts\n\nDocs\n\nPricing\n\n"
+    papers = parse_text_dump(menu + raw, "x.txt")
+    assert len(papers) == 67 and papers[0].title.startswith("A Review of Deep Learning")
+
+
+def test_subscribe_on_its_own_line_in_shape_b() -> None:
+    raw = (PAGES / "000_0d1b150f40e33697.txt").read_text(encoding="utf-8")
+    papers = parse_text_dump(raw.replace("\nSubscribe", "\nSubscribe\n", 1), "x.txt")
+    assert len(papers) == 119
+    assert papers[0].title == "Online Learning for Recommendations at Grubhub"

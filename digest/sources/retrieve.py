@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from digest import __version__
 from digest.errors import SourceError
 from digest.models import Paper
 from digest.sources.base import (
@@ -38,14 +39,7 @@ from digest.sources.base import (
 
 log = logging.getLogger(__name__)
 
-try:
-    from importlib.metadata import PackageNotFoundError, version
-
-    VERSION = version("paper-digest")
-except PackageNotFoundError:  # running from a checkout that is not installed
-    VERSION = "0.1.0"
-
-USER_AGENT = f"paper-digest/{VERSION} (+https://github.com/paper-digest)"
+USER_AGENT = f"paper-digest/{__version__} (+https://github.com/paper-digest)"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 MAX_BYTES = 32 * 1024 * 1024  # no real page is near this; a runaway body stops here
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})

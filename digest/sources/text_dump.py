@@ -47,7 +47,9 @@ _SUBSCRIBE = "Subscribe"
 # Titles on the site are short; a "title" this long means the title/abstract
 # alternation is out of step (a paper without abstract), see `_pair`.
 _MAX_TITLE = 400
-_HEADER_SCAN = 12  # the banner must appear within the first lines
+# The banner must appear within the first lines; anything above it (a site menu
+# copied along) is ignored.
+_HEADER_SCAN = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,7 @@ def _skip_header(lines: list[str], where: str) -> tuple[int, tuple[int, int] | N
         if not seen_banner:
             if _BANNER.fullmatch(line):
                 seen_banner = True
-            elif index >= _HEADER_SCAN or (line and line not in _HEADER_LINES):
+            elif index >= _HEADER_SCAN:
                 break
             continue
         if not line or _BANNER.fullmatch(line) or line in _HEADER_LINES:
