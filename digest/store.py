@@ -355,20 +355,20 @@ class Store:
         """For each subscriber: when the last digest went out and how many papers in all."""
         t, s = subscribers_table, sent_papers_table
         with self._tx() as conn:
-            last: dict[str, datetime | None] = dict(
-                conn.execute(sa.select(t.c.email, t.c.last_digest_at).where(t.c.email.in_(emails)))
-                .tuples()
-                .all()
-            )
-            counts: dict[str, int] = dict(
-                conn.execute(
-                    sa.select(s.c.subscriber, sa.func.count())
+            last: dict[str, datetime | None] = {
+                row.email: row.last_digest_at
+                for row in conn.execute(
+                    sa.select(t.c.email, t.c.last_digest_at).where(t.c.email.in_(emails))
+                )
+            }
+            counts: dict[str, int] = {
+                row.subscriber: int(row.n)
+                for row in conn.execute(
+                    sa.select(s.c.subscriber, sa.func.count().label("n"))
                     .where(s.c.subscriber.in_(emails))
                     .group_by(s.c.subscriber)
                 )
-                .tuples()
-                .all()
-            )
+            }
         return {e: (last.get(e), int(counts.get(e, 0))) for e in emails}
 
     @property

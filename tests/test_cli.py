@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from email import message_from_bytes, policy
@@ -216,3 +217,29 @@ def test_preview_writes_html_and_sends_nothing(run: Run, clean_env: Path) -> Non
     path = Path(out.strip())
     assert path.read_text().startswith("<!DOCTYPE html>")
     assert eml_files(clean_env / "outbox") == []
+
+
+def test_fetch_json_reports_each_source_for_scripts(run: Run, clean_env: Path) -> None:
+    pages = clean_env / "pages"
+    pages.mkdir()
+    shutil.copy(EXAMPLE_PAGES / "004_056f41bc6489462d.txt", pages)
+    (pages / "empty.txt").write_text("")
+    config = write_config(clean_env, pages, TWO_SUBSCRIBERS)
+    code, out, _ = run("fetch", "--config", str(config), "--format", "json")
+    assert code == 0
+    (source,) = json.loads(out)["sources"]
+    assert set(source) == {"name", "fetched", "new", "updated", "failed", "errors"}
+    assert (source["fetched"], source["new"], source["failed"]) == (67, 67, 1)
+    assert "empty.txt" in source["errors"][0]
+    code, out, _ = run("fetch", "--config", str(config), "--format", "json")
+    assert json.loads(out)["sources"][0]["new"] == 0
+
+
+def test_status_names_the_active_ranker_and_progress(run: Run) -> None:
+    run("send-now", "--subscriber", "ada@example.org")
+    code, out, _ = run("status")
+    assert code == 0
+    assert "ranker:" in out and ("semantic" in out or "lexical" in out)
+    rows = {line.split()[0]: line for line in out.splitlines() if "@example.org" in line}
+    assert "never" in rows["grace@example.org"]
+    assert rows["ada@example.org"].split()[-1] != "0"

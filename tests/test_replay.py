@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from http_server import API_DAYS, RecordedServer
-from http_server import recorded_server as recorded_server  # noqa: F401  (fixture)
-from http_server import http_server as http_server  # noqa: F401  (fixture)
+from http_server import API_DAYS, RecordedServer, Reply
+from http_server import http_server as http_server  # fixture
+from http_server import recorded_server as recorded_server  # fixture
 
 from digest.app import open_app
 from digest.config import load_config, load_settings
@@ -42,7 +42,7 @@ def fetch_day(config: Path, day: str, db: str) -> list[SourceReport]:
 
 
 def test_april_2026_replayed_in_order_finds_each_days_new_papers(
-    http_server: RecordedServer, config_for: object, clean_env: Path  # noqa: F811
+    http_server: RecordedServer, config_for: object, clean_env: Path
 ) -> None:
     assert len(APRIL) == 22
     config = config_for(  # type: ignore[operator]
@@ -68,7 +68,7 @@ def test_april_2026_replayed_in_order_finds_each_days_new_papers(
 
 
 def test_api_day_then_html_day_two_new_eleven_updated(
-    http_server: RecordedServer, config_for: object, clean_env: Path  # noqa: F811
+    http_server: RecordedServer, config_for: object, clean_env: Path
 ) -> None:
     db = f"sqlite:///{clean_env / 'digest.db'}"
     api = config_for(  # type: ignore[operator]
@@ -81,3 +81,41 @@ def test_api_day_then_html_day_two_new_eleven_updated(
     )
     (second,) = fetch_day(html, "2024-08-01", db)
     assert (second.fetched, second.new, second.updated) == (13, 2, 11)
+
+
+def test_etag_is_remembered_in_the_database_between_runs(
+    http_server: RecordedServer, config_for: object, clean_env: Path
+) -> None:
+    body = (API_DAYS / "2024-08-01.json").read_bytes()
+    target = "/api/daily_papers?date=2024-08-01"
+    http_server.script(
+        target,
+        Reply(200, body, {"Content-Type": "application/json"}, etag='"v1"'),
+    )
+    db = f"sqlite:///{clean_env / 'digest.db'}"
+    config = config_for(  # type: ignore[operator]
+        f'[[sources]]\nkind = "hf-api"\nbase_url = "{http_server.url}"\nlookback_days = 0\n'
+    )
+    (first,) = fetch_day(config, "2024-08-01", db)
+    (second,) = fetch_day(config, "2024-08-01", db)
+    assert first.new > 0 and first.failed == 0
+    assert (second.fetched, second.new, second.failed) == (0, 0, 0)
+    hits = http_server.hits(target)
+    assert len(hits) == 2 and hits[-1].headers.get("If-None-Match") == '"v1"'
+
+
+def test_folder_source_reads_each_file_once_across_runs(clean_env: Path) -> None:
+    pages = clean_env / "pages"
+    pages.mkdir()
+    shared_pages = API_DAYS.parents[2] / "pages"
+    (pages / "a.txt").write_bytes((shared_pages / "002_f9597088ed713dd6.txt").read_bytes())
+    config = clean_env / "digest.toml"
+    config.write_text(f'[[sources]]\nkind = "text-dump"\npath = "{pages}"\n')
+    db = f"sqlite:///{clean_env / 'digest.db'}"
+    (first,) = fetch_day(config, "2026-11-22", db)
+    (second,) = fetch_day(config, "2026-11-22", db)
+    assert (first.fetched, first.new) == (35, 35)
+    assert second.fetched == 0
+    (pages / "b.txt").write_bytes((shared_pages / "001_4dfcb878200cfaa6.txt").read_bytes())
+    (third,) = fetch_day(config, "2026-11-22", db)
+    assert third.fetched == 79
