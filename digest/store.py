@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -26,6 +26,7 @@ from digest.sources.base import FileFingerprint, Validators
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _BATCH = 500
+T = TypeVar("T")
 
 metadata = sa.MetaData()
 papers_table = sa.Table(
@@ -186,8 +187,7 @@ class Store:
         merged = _dedupe(papers)
         new = updated = unchanged = 0
         new_keys: list[str] = []
-        for start in range(0, len(merged), _BATCH):
-            batch = merged[start : start + _BATCH]
+        for batch in _chunks(merged):
             with self._tx() as conn:
                 existing = _find_existing(conn, batch)
                 for paper in batch:
@@ -237,13 +237,17 @@ class Store:
         seen before starts with the papers first seen in the last `new_subscriber_days`.
         """
         c = papers_table.c
+        wanted = set(emails)
         with self._tx() as conn:
-            known = {
-                r.email: r.seen_through
-                for r in conn.execute(
-                    sa.select(subscribers_table).where(subscribers_table.c.email.in_(emails))
+            known: dict[str, int] = {}
+            for chunk in _chunks(list(wanted)):
+                t = subscribers_table
+                known.update(
+                    (r.email, r.seen_through)
+                    for r in conn.execute(
+                        sa.select(t.c.email, t.c.seen_through).where(t.c.email.in_(chunk))
+                    )
                 )
-            }
             floor_id = _first_id_since(conn, now - timedelta(days=new_subscriber_days))
             starts = {e: known.get(e, floor_id - 1) for e in emails}
             if not starts:
@@ -251,27 +255,29 @@ class Store:
             rows = conn.execute(
                 sa.select(papers_table).where(c.id > min(starts.values())).order_by(c.id)
             ).all()
-            result = Candidates()
-            row_ids = [r.id for r in rows]
-            sent: dict[str, set[int]] = {e: set() for e in emails}
-            for start in range(0, len(row_ids), _BATCH):
-                chunk = row_ids[start : start + _BATCH]
+            sent: dict[str, set[int]] = {}
+            sp = sent_papers_table.c
+            for chunk in _chunks([r.id for r in rows]):
                 for s in conn.execute(
-                    sa.select(sent_papers_table.c.subscriber, sent_papers_table.c.paper_id).where(
-                        sent_papers_table.c.subscriber.in_(emails),
-                        sent_papers_table.c.paper_id.in_(chunk),
-                    )
+                    sa.select(sp.subscriber, sp.paper_id).where(sp.paper_id.in_(chunk))
                 ):
-                    sent[s.subscriber].add(s.paper_id)
-        top = row_ids[-1] if row_ids else 0
+                    if s.subscriber in wanted:
+                        sent.setdefault(s.subscriber, set()).add(s.paper_id)
+        result = Candidates()
+        keys = {}
         for row in rows:
             paper = _row_to_paper(row)
             result.papers.append(paper)
             result.ids[paper.key] = row.id
+            keys[row.id] = paper.key
+        top = rows[-1].id if rows else 0
+        # Most subscribers share a starting point: build each distinct set once.
+        after: dict[int, set[int]] = {}
+        for start in set(starts.values()):
+            after[start] = {r.id for r in rows if r.id > start}
         for email in emails:
-            result.eligible[email] = {
-                _row_key(r) for r in rows if r.id > starts[email] and r.id not in sent[email]
-            }
+            ids = after[starts[email]] - sent.get(email, set())
+            result.eligible[email] = {keys[i] for i in ids}
             result.seen_through[email] = max(top, starts[email])
         return result
 
@@ -355,20 +361,23 @@ class Store:
         """For each subscriber: when the last digest went out and how many papers in all."""
         t, s = subscribers_table, sent_papers_table
         with self._tx() as conn:
-            last: dict[str, datetime | None] = {
-                row.email: row.last_digest_at
-                for row in conn.execute(
-                    sa.select(t.c.email, t.c.last_digest_at).where(t.c.email.in_(emails))
+            last: dict[str, datetime | None] = {}
+            counts: dict[str, int] = {}
+            for chunk in _chunks(list(emails)):
+                last.update(
+                    (row.email, row.last_digest_at)
+                    for row in conn.execute(
+                        sa.select(t.c.email, t.c.last_digest_at).where(t.c.email.in_(chunk))
+                    )
                 )
-            }
-            counts: dict[str, int] = {
-                row.subscriber: int(row.n)
-                for row in conn.execute(
-                    sa.select(s.c.subscriber, sa.func.count().label("n"))
-                    .where(s.c.subscriber.in_(emails))
-                    .group_by(s.c.subscriber)
+                counts.update(
+                    (row.subscriber, int(row.n))
+                    for row in conn.execute(
+                        sa.select(s.c.subscriber, sa.func.count().label("n"))
+                        .where(s.c.subscriber.in_(chunk))
+                        .group_by(s.c.subscriber)
+                    )
                 )
-            }
         return {e: (last.get(e), int(counts.get(e, 0))) for e in emails}
 
     @property
@@ -415,8 +424,7 @@ class Store:
         t = embeddings_table
         found: dict[str, np.ndarray] = {}
         with self._tx() as conn:
-            for start in range(0, len(keys), _BATCH):
-                chunk = list(keys[start : start + _BATCH])
+            for chunk in _chunks(keys):
                 for row in conn.execute(
                     sa.select(t.c.paper_key, t.c.vector).where(
                         t.c.model == model, t.c.paper_key.in_(chunk)
@@ -429,8 +437,7 @@ class Store:
         t = embeddings_table
         with self._tx() as conn:
             items = list(vectors.items())
-            for start in range(0, len(items), _BATCH):
-                chunk = items[start : start + _BATCH]
+            for chunk in _chunks(items):
                 conn.execute(
                     t.delete().where(t.c.model == model, t.c.paper_key.in_([k for k, _ in chunk]))
                 )
@@ -455,6 +462,12 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    """Slices small enough for any database's limit on bound parameters."""
+    for start in range(0, len(items), _BATCH):
+        yield items[start : start + _BATCH]
 
 
 def _utcnow() -> datetime:
