@@ -61,6 +61,14 @@ PAPERS = (
         upvotes=25,
     ),
 )
+OFF_TOPIC = Paper(
+    "Carbon Uptake of the Southern Ocean from Ship Measurements",
+    "Seasonal cycles of dissolved inorganic carbon measured by research vessels.",
+    arxiv_id="2501.00007",
+    authors=("Hal Blue",),
+    upvotes=90,
+)
+PAPERS = (*PAPERS, OFF_TOPIC)
 HISTORY = (
     Paper(
         "Proximal Policy Optimization Algorithms for Reinforcement Learning",
@@ -88,7 +96,8 @@ def rank_one(
 def test_topic_paper_ranks_above_off_topic_one(ranker: Ranker) -> None:
     got = ids(rank_one(ranker, Subscriber("a@x", topics=("reinforcement learning",))))
     assert got[:2] == ["2501.00001", "2501.00004"] or got[:2] == ["2501.00004", "2501.00001"]
-    assert "2501.00003" not in got  # molecules: not sent just to fill max_papers
+    assert "2501.00003" not in got[:2]  # molecules: below, if sent at all
+    assert "2501.00007" not in got  # the ocean: not sent just to fill max_papers
 
 
 def test_why_names_the_matched_phrase(ranker: Ranker) -> None:
@@ -119,14 +128,17 @@ def test_followed_authors_always_in_and_first(ranker: Ranker) -> None:
 
 def test_no_profile_gets_upvote_order(ranker: Ranker) -> None:
     ranked = rank_one(ranker, Subscriber("a@x", max_papers=4))
-    assert ids(ranked) == ["2501.00002", "2501.00006", "2501.00003", "2501.00001"]
-    assert ranked[0].why == ("40 upvotes",)
+    assert ids(ranked) == ["2501.00007", "2501.00002", "2501.00006", "2501.00003"]
+    assert ranked[0].why == ("90 upvotes",)
 
 
 def test_popularity_one_orders_relevant_papers_by_upvotes(ranker: Ranker) -> None:
     sub = Subscriber("a@x", topics=("diffusion models",), popularity=1.0)
-    got = ids(rank_one(ranker, sub))
-    assert got == ["2501.00002", "2501.00006"]
+    ranked = rank_one(ranker, sub)
+    assert [r.paper.arxiv_id for r in ranked[:2]] == ["2501.00002", "2501.00006"]
+    upvotes = [r.paper.upvotes for r in ranked]
+    assert upvotes == sorted(upvotes, reverse=True)
+    assert "2501.00007" not in ids(ranked)  # the most upvoted, but off-topic
 
 
 def test_min_score_filters(ranker: Ranker) -> None:
@@ -236,7 +248,7 @@ def test_rank_command_writes_jsonl(files: tuple[Path, Path]) -> None:
     assert [line["subscriber"] for line in lines] == ["rl@example.org", "all@example.org"]
     assert {p["id"] for p in lines[0]["papers"]} == {"2501.00001", "2501.00004"}
     assert set(lines[0]["papers"][0]) == {"id", "score", "why"}
-    assert [p["id"] for p in lines[1]["papers"]] == ["2501.00002", "2501.00006"]
+    assert [p["id"] for p in lines[1]["papers"]] == ["2501.00007", "2501.00002"]
 
 
 def test_rank_command_table_and_all(files: tuple[Path, Path]) -> None:
@@ -246,7 +258,7 @@ def test_rank_command_table_and_all(files: tuple[Path, Path]) -> None:
         ["--papers", str(papers), "--config", str(config), "--all", "--format", "table"],
     )
     assert res.exit_code == 0, res.output
-    assert "rl@example.org: 6 papers" in res.output
+    assert "rl@example.org: 7 papers" in res.output
 
 
 def test_rank_command_reports_a_bad_line(tmp_path: Path) -> None:

@@ -62,6 +62,8 @@ class LexicalModel:
     """BM25 for topic phrases, TF-IDF cosine for liked papers; needs only numpy/scipy."""
 
     name = "lexical (BM25)"
+    # Lexical scores run lower than semantic ones (no credit without shared words).
+    default_min_score = 0.30
 
     def prepare(self, papers: Sequence[Paper], history: Sequence[Paper]) -> LexicalIndex:
         return LexicalIndex.build(papers, history)

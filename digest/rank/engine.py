@@ -31,11 +31,11 @@ from digest.rank.text import (
 
 # Relevance is on a 0..1 scale (see RANKING.md): below this a paper is not sent unless
 # the subscriber sets their own `min_score`.
-DEFAULT_MIN_SCORE = 0.30
+DEFAULT_MIN_SCORE = 0.45
 # Power means: p=1 is the average, large p approaches the maximum. Topics are several
 # separate interests (a paper needs to match one); likes describe one taste together.
 TOPIC_POWER = 8.0
-LIKE_POWER = 3.0
+LIKE_POWER = 1.0
 # A why-line names a phrase or liked paper only when it carries at least this relevance.
 WHY_MIN = 0.25
 BLOCK = 4096
@@ -106,7 +106,7 @@ class Engine:
     ) -> None:
         self.model = model
         self.name = model.name
-        self.default_min_score = default_min_score
+        self.default_min_score = getattr(model, "default_min_score", default_min_score)
         self.topic_power = topic_power
         self.like_power = like_power
 
@@ -192,43 +192,53 @@ class Engine:
         # Ties break by key: papers are sorted by key, so by index.
         order = np.lexsort((top, -top_vals), axis=1)
         top = np.take_along_axis(top, order, axis=1)
+        # Plain Python values from here on: numpy scalar indexing is slow in a loop.
+        top_papers = top.tolist()
+        top_scores = np.take_along_axis(score, top, axis=1).round(4).tolist()
+        top_pass = np.take_along_axis(passing, top, axis=1).tolist()
+        top_followed = np.take_along_axis(followed, top, axis=1).tolist()
+        weights = w.tolist()
         for row, s in enumerate(subs):
             cap = n if lift else max(s.max_papers, 0)
             picked: list[RankedPaper] = []
-            for j in top[row]:
-                if len(picked) >= cap or not passing[row, j]:
+            for rank, j in enumerate(top_papers[row]):
+                if rank >= cap or not top_pass[row][rank]:
                     break
-                picked.append(
-                    RankedPaper(
-                        ctx.day[j],
-                        round(float(score[row, j]), 4),
-                        self._why(
-                            ctx, block[row], s, int(j), bool(followed[row, j]), float(w[row])
-                        ),
-                    )
-                )
+                why = self._why(ctx, block[row], j, top_followed[row][rank], weights[row])
+                picked.append(RankedPaper(ctx.day[j], top_scores[row][rank], why))
             result[s.email] = picked
 
     def _why(
-        self, ctx: _DayContext, i: int, s: Subscriber, j: int, followed: bool, weight: float
+        self, ctx: _DayContext, i: int, j: int, followed: bool, weight: float
     ) -> tuple[str, ...]:
         reasons: list[str] = []
-        paper = ctx.day[j]
+        items = ctx.items
         if followed:
-            names = [ctx.items.authors[a] for a in ctx.items.sub_authors[i] if ctx.auth[a, j]]
-            reasons += [f"followed author {name}" for name in names]
-        topic_hits = sorted(
-            ((float(ctx.topic[k, j]), ctx.items.phrases[k]) for k in ctx.items.sub_phrases[i]),
-            key=lambda t: (-t[0], t[1]),
-        )
-        reasons += [f"topic: {phrase}" for v, phrase in topic_hits[:3] if v >= WHY_MIN]
-        like_hits = sorted(
-            ((float(ctx.like[k, j]), ctx.items.likes[k].title) for k in ctx.items.sub_likes[i]),
-            key=lambda t: (-t[0], t[1]),
-        )
-        reasons += [f"like {_short(title)}" for v, title in like_hits[:1] if v >= WHY_MIN]
-        if paper.upvotes and (weight > 0 or not reasons):
-            reasons.append(f"{paper.upvotes} upvotes")
+            reasons += [
+                f"followed author {items.authors[a]}"
+                for a in items.sub_authors[i]
+                if ctx.auth[a, j]
+            ]
+        phrases = items.sub_phrases[i]
+        if phrases:
+            values = ctx.topic[phrases, j].tolist()
+            hits = sorted(
+                zip(values, phrases, strict=True), key=lambda t: (-t[0], items.phrases[t[1]])
+            )
+            # The best phrase, and others only when nearly as strong: a why-line must be true.
+            floor = max(WHY_MIN, 0.8 * hits[0][0])
+            reasons += [f"topic: {items.phrases[k]}" for v, k in hits[:3] if v >= floor]
+        likes = items.sub_likes[i]
+        if likes:
+            values = ctx.like[likes, j].tolist()
+            v, k = min(
+                zip(values, likes, strict=True), key=lambda t: (-t[0], items.likes[t[1]].key)
+            )
+            if v >= WHY_MIN:
+                reasons.append(f"like {_short(items.likes[k].title)}")
+        upvotes = ctx.day[j].upvotes
+        if upvotes and (weight > 0 or not reasons):
+            reasons.append(f"{upvotes} upvotes")
         return tuple(reasons)
 
 

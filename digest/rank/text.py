@@ -6,6 +6,7 @@ Kept dependency-free and deterministic so that the lexical ranker, exclusion and
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import unicodedata
@@ -145,10 +146,13 @@ STOPWORDS = frozenset(
 
 def fold(text: str) -> str:
     """Case- and accent-insensitive form, so 'Réseaux' and 'reseaux' match."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+@functools.lru_cache(maxsize=100_000)
 def stem(word: str) -> str:
     """A deliberately light stemmer: plurals and a few suffixes, never below 4 letters.
 

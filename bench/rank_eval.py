@@ -1,0 +1,420 @@
+"""Ranking quality on real arXiv data: category = topic, the ranker never sees categories.
+
+Subscribers per (day, category with >= 3 papers that day):
+  topic:<cat>  topics = [the official category name], e.g. "Computation and Language"
+  like:<cat>   like = 5 papers listing <cat> from earlier days (fixed seed)
+Candidates are a day's papers; relevant = the paper lists the category. Two sources:
+  listing days  /work/shared/data/arxiv-daily-listings/<day>.jsonl (no upvotes)
+  HF days       hf-daily-papers-api/days/<day>.json, the papers labelled by hf-joined.jsonl
+
+Tuning used the DEV days only; the figures that count are on the TEST days.
+
+    .venv/bin/python bench/rank_eval.py [--split dev|test|all] [--minilm FILE.npz] [--methods ...]
+
+`--minilm` takes reference vectors of the genuine all-MiniLM-L6-v2 written by
+tools/minilm_embed.py (it needs torch, which the project does not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from digest.models import Paper, Subscriber  # noqa: E402
+from digest.rank import MemoryEmbeddingCache, make_ranker  # noqa: E402
+from digest.rank.engine import Engine  # noqa: E402
+from digest.rank.text import content_words  # noqa: E402
+from digest.sources.hf_api import parse_daily_papers  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+LISTINGS = DATA / "arxiv-daily-listings"
+HF_DAYS = DATA / "hf-daily-papers-api" / "days"
+# 2026-04-11 is Friday's list re-read on Saturday: the same papers, so it is not used.
+LISTING_DEV = ("2025-05-22", "2025-12-11")
+LISTING_TEST = ("2026-04-09", "2026-04-10")
+HF_SPLIT = date(2026, 1, 1)  # HF days before: dev; from this day on: test
+N_LIKES = 5
+MIN_RELEVANT = 3
+
+# The official arXiv names (arxiv.org/category_taxonomy) of every category in the data.
+CATEGORY_NAMES = {
+    "cs.AI": "Artificial Intelligence",
+    "cs.AR": "Hardware Architecture",
+    "cs.CC": "Computational Complexity",
+    "cs.CE": "Computational Engineering, Finance, and Science",
+    "cs.CG": "Computational Geometry",
+    "cs.CL": "Computation and Language",
+    "cs.CR": "Cryptography and Security",
+    "cs.CV": "Computer Vision and Pattern Recognition",
+    "cs.CY": "Computers and Society",
+    "cs.DB": "Databases",
+    "cs.DC": "Distributed, Parallel, and Cluster Computing",
+    "cs.DL": "Digital Libraries",
+    "cs.DM": "Discrete Mathematics",
+    "cs.DS": "Data Structures and Algorithms",
+    "cs.ET": "Emerging Technologies",
+    "cs.FL": "Formal Languages and Automata Theory",
+    "cs.GL": "General Literature",
+    "cs.GR": "Graphics",
+    "cs.GT": "Computer Science and Game Theory",
+    "cs.HC": "Human-Computer Interaction",
+    "cs.IR": "Information Retrieval",
+    "cs.IT": "Information Theory",
+    "cs.LG": "Machine Learning",
+    "cs.LO": "Logic in Computer Science",
+    "cs.MA": "Multiagent Systems",
+    "cs.MM": "Multimedia",
+    "cs.MS": "Mathematical Software",
+    "cs.NA": "Numerical Analysis",
+    "cs.NE": "Neural and Evolutionary Computing",
+    "cs.NI": "Networking and Internet Architecture",
+    "cs.OH": "Other Computer Science",
+    "cs.OS": "Operating Systems",
+    "cs.PF": "Performance",
+    "cs.PL": "Programming Languages",
+    "cs.RO": "Robotics",
+    "cs.SC": "Symbolic Computation",
+    "cs.SD": "Sound",
+    "cs.SE": "Software Engineering",
+    "cs.SI": "Social and Information Networks",
+    "cs.SY": "Systems and Control",
+    "eess.AS": "Audio and Speech Processing",
+    "eess.IV": "Image and Video Processing",
+    "eess.SP": "Signal Processing",
+    "eess.SY": "Systems and Control",
+    "stat.ML": "Machine Learning (Statistics)",
+    "stat.AP": "Applications",
+    "stat.CO": "Computation",
+    "stat.ME": "Methodology",
+    "math.NA": "Numerical Analysis",
+    "math.OC": "Optimization and Control",
+    "math.IT": "Information Theory",
+    "q-bio.NC": "Neurons and Cognition",
+    "physics.comp-ph": "Computational Physics",
+    "quant-ph": "Quantum Physics",
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One candidate set with ground truth: a listing day or an HF day."""
+
+    name: str
+    split: str
+    papers: list[Paper]
+    cats: dict[str, frozenset[str]]  # paper key -> categories
+
+
+def _listing_records(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _paper(r: dict[str, object]) -> Paper:
+    return Paper(
+        title=" ".join(str(r["title"]).split()),
+        abstract=" ".join(str(r.get("summary") or "").split()),
+        arxiv_id=str(r["id"]),
+        authors=tuple(str(a) for a in r.get("authors") or ()),  # type: ignore[attr-defined]
+    )
+
+
+def load_cases() -> tuple[list[Case], dict[str, Paper], dict[str, frozenset[str]]]:
+    """The cases, every labelled paper by key (for likes), and their categories."""
+    pool: dict[str, Paper] = {}
+    cats: dict[str, frozenset[str]] = {}
+    cases: list[Case] = []
+    for day in (*LISTING_DEV, *LISTING_TEST):
+        seen: dict[str, Paper] = {}
+        for r in _listing_records(LISTINGS / f"{day}.jsonl"):
+            p = _paper(r)
+            seen.setdefault(p.key, p)
+            cats[p.key] = frozenset(r["categories"])  # type: ignore[arg-type]
+        pool.update(seen)
+        split = "dev" if day in LISTING_DEV else "test"
+        cases.append(
+            Case(f"listing {day}", split, sorted(seen.values(), key=lambda p: p.key), cats)
+        )
+    for r in _listing_records(LISTINGS / "hf-joined.jsonl"):
+        p = _paper(r)
+        pool.setdefault(p.key, p)
+        cats.setdefault(p.key, frozenset(r["categories"]))  # type: ignore[arg-type]
+    for path in sorted(HF_DAYS.glob("*.json")):
+        day = date.fromisoformat(path.stem)
+        hf = [
+            p
+            for p in parse_daily_papers(path.read_bytes(), str(path), list_date=day)
+            if p.key in cats
+        ]
+        if len(hf) >= 6:
+            split = "dev" if day < HF_SPLIT else "test"
+            cases.append(Case(f"hf {day}", split, hf, cats))
+    return cases, pool, cats
+
+
+def subscribers_for(
+    case: Case, pool: dict[str, Paper]
+) -> tuple[list[Subscriber], dict[str, set[str]], list[Paper]]:
+    """Topic and like subscribers for the case's categories, their relevant keys, history."""
+    counts = Counter(c for p in case.papers for c in case.cats[p.key])
+    first = min(p.key for p in case.papers)
+    earlier = sorted(k for k in pool if k < first)
+    subs: list[Subscriber] = []
+    relevant: dict[str, set[str]] = {}
+    history: list[Paper] = []
+    for cat, n in sorted(counts.items()):
+        if n < MIN_RELEVANT or cat not in CATEGORY_NAMES:
+            continue
+        rel = {p.key for p in case.papers if cat in case.cats[p.key]}
+        subs.append(Subscriber(f"topic:{cat}", topics=(CATEGORY_NAMES[cat],)))
+        relevant[f"topic:{cat}"] = rel
+        liked_pool = [k for k in earlier if cat in case.cats[k]]
+        if len(liked_pool) >= N_LIKES:
+            rng = random.Random(f"{case.name}/{cat}")
+            liked = [pool[k] for k in rng.sample(liked_pool, N_LIKES)]
+            history += liked
+            subs.append(Subscriber(f"like:{cat}", like=tuple(p.arxiv_id or "" for p in liked)))
+            relevant[f"like:{cat}"] = rel
+    return subs, relevant, history
+
+
+# --- metrics --------------------------------------------------------------------------
+
+
+def ndcg(ranked: Sequence[str], rel: set[str], k: int = 10) -> float:
+    dcg = sum(1.0 / math.log2(i + 2) for i, key in enumerate(ranked[:k]) if key in rel)
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(k, len(rel))))
+    return dcg / ideal if ideal else 0.0
+
+
+def precision(ranked: Sequence[str], rel: set[str], k: int = 5) -> float:
+    return sum(1 for key in ranked[:k] if key in rel) / k
+
+
+def recall(ranked: Sequence[str], rel: set[str], k: int = 20) -> float:
+    return sum(1 for key in ranked[:k] if key in rel) / len(rel) if rel else 0.0
+
+
+# --- methods: each returns subscriber -> full ranking of the candidate keys ------------
+
+Method = Callable[[list[Paper], list[Subscriber], list[Paper]], dict[str, list[str]]]
+
+
+def _order(papers: Sequence[Paper], scores: Sequence[float]) -> list[str]:
+    return [
+        p.key for _, p in sorted(zip(scores, papers, strict=True), key=lambda t: (-t[0], t[1].key))
+    ]
+
+
+def m_random(
+    papers: list[Paper], subs: list[Subscriber], history: list[Paper]
+) -> dict[str, list[str]]:
+    out = {}
+    for s in subs:
+        keys = sorted(p.key for p in papers)
+        random.Random(s.email + str(len(papers))).shuffle(keys)
+        out[s.email] = keys
+    return out
+
+
+def m_upvotes(
+    papers: list[Paper], subs: list[Subscriber], history: list[Paper]
+) -> dict[str, list[str]]:
+    order = _order(papers, [float(p.upvotes or 0) for p in papers])
+    return {s.email: order for s in subs}
+
+
+def m_keyword(
+    papers: list[Paper], subs: list[Subscriber], history: list[Paper]
+) -> dict[str, list[str]]:
+    """Substring match of the topic (or its words) in title + abstract, title counting double."""
+    out = {}
+    for s in subs:
+        if not s.topics:
+            continue
+        phrase = s.topics[0].lower()
+        ws = content_words(phrase)
+        scores = []
+        for p in papers:
+            t, a = p.title.lower(), p.abstract.lower()
+            scores.append(
+                2.0 * (phrase in t) + (phrase in a) + 0.1 * sum(w in t or w in a for w in ws)
+            )
+        out[s.email] = _order(papers, scores)
+    return out
+
+
+def m_bm25(
+    papers: list[Paper], subs: list[Subscriber], history: list[Paper]
+) -> dict[str, list[str]]:
+    """Plain Okapi BM25 (k1=1.5, b=0.75) over title + abstract, whitespace-lowercase tokens."""
+    docs = [f"{p.title} {p.abstract}".lower().split() for p in papers]
+    n = len(docs)
+    avg = sum(map(len, docs)) / n
+    df = Counter(w for d in docs for w in set(d))
+    tfs = [Counter(d) for d in docs]
+    out = {}
+    for s in subs:
+        if not s.topics:
+            continue
+        q = s.topics[0].lower().split()
+        scores = []
+        for d, tf in zip(docs, tfs, strict=True):
+            sc = 0.0
+            for w in q:
+                if w in tf:
+                    idf = math.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5))
+                    sc += idf * tf[w] * 2.5 / (tf[w] + 1.5 * (0.25 + 0.75 * len(d) / avg))
+            scores.append(sc)
+        out[s.email] = _order(papers, scores)
+    return out
+
+
+def m_svm(
+    papers: list[Paper], subs: list[Subscriber], history: list[Paper]
+) -> dict[str, list[str]]:
+    """arxiv-sanity-lite: TF-IDF (1-2 grams) + LinearSVC(C=0.01, balanced), likes positive."""
+    try:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.svm import LinearSVC
+    except ImportError:
+        return {}
+    by_id = {p.arxiv_id: p for p in history}
+    corpus = list(papers) + [p for p in history if p.key not in {q.key for q in papers}]
+    vec = TfidfVectorizer(
+        lowercase=True,
+        strip_accents="unicode",
+        ngram_range=(1, 2),
+        max_features=20000,
+        norm="l2",
+        use_idf=True,
+        smooth_idf=True,
+        sublinear_tf=True,
+        max_df=0.1,
+        min_df=1,
+    )
+    x = vec.fit_transform([f"{p.title} {p.abstract}" for p in corpus])
+    out = {}
+    for s in subs:
+        if not s.like:
+            continue
+        liked = {by_id[i].key for i in s.like if i in by_id}
+        y = np.array([p.key in liked for p in corpus], dtype=int)
+        clf = LinearSVC(class_weight="balanced", verbose=False, max_iter=10000, tol=1e-6, C=0.01)
+        clf.fit(x, y)
+        scores = clf.decision_function(x[: len(papers)])
+        out[s.email] = _order(papers, list(scores))
+    return out
+
+
+def m_minilm(vectors: dict[str, np.ndarray]) -> Method:
+    """The genuine all-MiniLM-L6-v2: cosine to the topic, or mean cosine to the likes."""
+
+    def run(
+        papers: list[Paper], subs: list[Subscriber], history: list[Paper]
+    ) -> dict[str, list[str]]:
+        by_id = {p.arxiv_id: p for p in history}
+        e = np.stack([vectors[p.key] for p in papers])
+        out = {}
+        for s in subs:
+            if s.topics:
+                q = vectors[f"phrase:{s.topics[0]}"][None, :]
+            else:
+                q = np.stack([vectors[by_id[i].key] for i in s.like if i in by_id])
+            out[s.email] = _order(papers, list((q @ e.T).mean(axis=0)))
+        return out
+
+    return run
+
+
+def m_ranker(
+    kind: str, cache_seed: dict[str, np.ndarray] | None = None, **engine_kw: float
+) -> Method:
+    def run(
+        papers: list[Paper], subs: list[Subscriber], history: list[Paper]
+    ) -> dict[str, list[str]]:
+        cache = MemoryEmbeddingCache()
+        ranker = make_ranker(kind, cache)
+        if isinstance(ranker, Engine):
+            for k, v in engine_kw.items():
+                setattr(ranker, k, v)
+        got = ranker.rank(papers, subs, history=history, lift_thresholds=True)
+        return {e: [r.paper.key for r in ranked] for e, ranked in got.items()}
+
+    return run
+
+
+def evaluate(methods: dict[str, Method], split: str) -> None:
+    cases, pool, _ = load_cases()
+    chosen = [c for c in cases if split == "all" or c.split == split]
+    print(f"split={split}: {len(chosen)} cases: {', '.join(c.name for c in chosen)}")
+    for group in ("listing", "hf"):
+        group_cases = [c for c in chosen if c.name.startswith(group)]
+        if not group_cases:
+            continue
+        print(f"\n## {group} days ({len(group_cases)})")
+        print(
+            f"{'method':34} {'profile':6} {'n':>4} {'nDCG@10':>8} {'P@5':>6} {'R@20':>6} "
+            f"{'s/case':>7}"
+        )
+        for name, method in methods.items():
+            per: dict[str, list[tuple[float, float, float]]] = {"topic": [], "like": []}
+            spent = 0.0
+            for case in group_cases:
+                subs, relevant, history = subscribers_for(case, pool)
+                t = time.perf_counter()
+                ranked = method(case.papers, subs, history)
+                spent += time.perf_counter() - t
+                for email, keys in ranked.items():
+                    rel = relevant[email]
+                    per[email.split(":")[0]].append(
+                        (ndcg(keys, rel), precision(keys, rel), recall(keys, rel))
+                    )
+            for kind, rows in per.items():
+                if rows:
+                    a = np.array(rows).mean(axis=0)
+                    print(
+                        f"{name:34} {kind:6} {len(rows):>4} {a[0]:8.3f} {a[1]:6.3f} {a[2]:6.3f} "
+                        f"{spent / len(group_cases):7.2f}"
+                    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--split", default="test", choices=["dev", "test", "all"])
+    ap.add_argument("--minilm", help="reference vectors from tools/minilm_embed.py")
+    ap.add_argument("--methods", nargs="*")
+    args = ap.parse_args()
+    methods: dict[str, Method] = {
+        "random": m_random,
+        "upvotes": m_upvotes,
+        "keyword substring": m_keyword,
+        "BM25 (plain)": m_bm25,
+        "TF-IDF + SVM (arxiv-sanity-lite)": m_svm,
+        "ours: lexical": m_ranker("lexical"),
+        "ours: auto": m_ranker("auto"),
+    }
+    if args.minilm:
+        data = np.load(args.minilm)
+        vectors = dict(zip(data["keys"].tolist(), data["vecs"], strict=True))
+        methods["MiniLM-L6 (torch, reference)"] = m_minilm(vectors)
+    if args.methods:
+        methods = {k: v for k, v in methods.items() if any(m in k for m in args.methods)}
+    evaluate(methods, args.split)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Ranking at scale: 100,000 subscribers x 1,000 papers, seconds and peak memory.
+
+Each measurement runs in its own process so that peak RSS is its own. The baseline is
+the floor any ranker pays for this output: a dense score matrix, a top-k per subscriber
+and the RankedPaper lists, with no text work at all; ranker figures are also shown as
+ratios to it.
+
+    .venv/bin/python bench/rank_scale.py [--subscribers 100000] [--papers 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from digest.models import Paper, RankedPaper, Subscriber  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "arxiv-daily-listings"
+PHRASES = [
+    "large language models",
+    "diffusion models",
+    "reinforcement learning",
+    "robotics",
+    "computer vision",
+    "machine translation",
+    "graph neural networks",
+    "speech recognition",
+    "retrieval augmented generation",
+    "3d reconstruction",
+    "video generation",
+    "agents",
+    "image segmentation",
+    "federated learning",
+    "quantization",
+    "benchmark",
+    "medical imaging",
+    "Computation and Language",
+    "Computer Vision and Pattern Recognition",
+    "Artificial Intelligence",
+    "multimodal reasoning",
+    "autonomous driving",
+    "privacy",
+    "code generation",
+    "hallucination",
+]
+
+
+def papers(n: int) -> list[Paper]:
+    out: dict[str, Paper] = {}
+    rng = random.Random(0)
+    for path in sorted(DATA.glob("20*.jsonl")):
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            out.setdefault(
+                r["id"],
+                Paper(
+                    title=r["title"],
+                    abstract=" ".join(r["summary"].split()),
+                    arxiv_id=r["id"],
+                    authors=tuple(r["authors"]),
+                    upvotes=rng.choice([0, 0, 1, 3, 10, 50]),
+                ),
+            )
+    base = sorted(out.values(), key=lambda p: p.key)
+    # Past the real papers, reuse their text under new ids (distinct keys, same vocabulary).
+    return [
+        base[i % len(base)]
+        if i < len(base)
+        else Paper(
+            base[i % len(base)].title + f" ({i})",
+            base[i % len(base)].abstract,
+            arxiv_id=f"9999.{i:05d}",
+            authors=base[i % len(base)].authors,
+        )
+        for i in range(n)
+    ]
+
+
+def subscribers(n: int, pool: list[Paper]) -> list[Subscriber]:
+    rng = random.Random(1)
+    subs = []
+    for i in range(n):
+        kind = i % 4
+        topics = tuple(rng.sample(PHRASES, rng.randint(1, 3))) if kind in (0, 1) else ()
+        like = tuple(p.arxiv_id or "" for p in rng.sample(pool, 5)) if kind in (1, 2) else ()
+        subs.append(
+            Subscriber(
+                f"s{i}@example.org",
+                topics=topics,
+                like=like,
+                exclude=("survey",) if i % 7 == 0 else (),
+                authors=(rng.choice(pool).authors[:1] if i % 5 == 0 else ()),
+                popularity=0.2 if i % 3 == 0 else 0.0,
+            )
+        )
+    return subs
+
+
+def run(kind: str, n_subs: int, n_papers: int) -> dict[str, float]:
+    day = papers(n_papers)
+    history = papers(n_papers + 300)[n_papers:]  # liked papers come from earlier days
+    subs = subscribers(n_subs, history)
+    if kind == "baseline":
+        t = time.perf_counter()
+        scores = np.random.default_rng(0).random((n_subs, n_papers), dtype=np.float32)
+        top = np.argpartition(-scores, 9, axis=1)[:, :10]
+        result = {
+            s.email: [RankedPaper(day[j], float(scores[i, j]), ()) for j in top[i]]
+            for i, s in enumerate(subs)
+        }
+        seconds = time.perf_counter() - t
+    else:
+        from digest.rank import MemoryEmbeddingCache, make_ranker
+
+        cache = MemoryEmbeddingCache()
+        ranker = make_ranker(kind, cache)
+        if kind == "semantic":  # embeddings cached, as in production after first sight
+            ranker.rank(day, subs[:1], history=history)
+            ranker.rank(history, subs[:1])
+        t = time.perf_counter()
+        result = ranker.rank(day, subs, history=history)
+        seconds = time.perf_counter() - t
+    sent = sum(len(v) for v in result.values())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "peak_mb": peak, "sent": sent}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--subscribers", type=int, default=100_000)
+    ap.add_argument("--papers", type=int, default=1_000)
+    ap.add_argument("--child")
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(run(args.child, args.subscribers, args.papers)))
+        return
+    print(f"{args.subscribers:,} subscribers x {args.papers:,} papers")
+    base = None
+    for kind in ("baseline", "lexical", "semantic"):
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                kind,
+                "--subscribers",
+                str(args.subscribers),
+                "--papers",
+                str(args.papers),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        base = base or r["seconds"]
+        print(
+            f"{kind:9} {r['seconds']:6.2f} s  ({r['seconds'] / base:4.1f}x baseline)  "
+            f"peak {r['peak_mb']:6.0f} MB  papers sent {int(r['sent']):,}"
+        )
+
+
+if __name__ == "__main__":
+    main()

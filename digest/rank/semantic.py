@@ -1,0 +1,173 @@
+"""Semantic relevance: sentence-embedding similarity fused with BM25, tuned on dev days.
+
+Per distinct profile item (topic phrase or liked paper) and paper:
+    relevance = ALPHA * calibrated cosine + (1 - ALPHA) * lexical score   (both 0..1)
+Equal weights were measured to lose to embeddings alone, so the weight and the cosine
+calibration come from the development days (bench/rank_eval.py, RANKING.md). Topic
+phrases are also expanded once by pseudo-relevance feedback: a short category name such
+as "Computation and Language" is moved toward the day's papers that best match it,
+which is what makes a two-word phrase behave like a description of a field.
+
+Paper vectors are computed once per paper and kept in the EmbeddingCache; phrase and
+liked-paper vectors too, so a subscriber's profile is recomputed only when it changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from digest.models import Paper
+from digest.rank.categories import describe
+from digest.rank.engine import Engine
+from digest.rank.lexical import LexicalIndex
+from digest.rank.static import StaticEncoder
+
+if TYPE_CHECKING:
+    from digest.rank import EmbeddingCache
+
+
+@dataclass(slots=True)
+class Fusion:
+    """Tuned on the dev days only; see RANKING.md for the search and the figures."""
+
+    alpha: float = 0.75  # weight of the semantic score
+    phrase_zero: float = -0.10  # cosine at which a phrase's semantic score is 0 ...
+    phrase_full: float = 0.50  # ... and at which it is 1
+    like_zero: float = 0.0
+    like_full: float = 0.30
+    prf_weight: float = 0.0  # pseudo-relevance feedback: weight of the top papers' centroid
+    prf_k: int = 5
+    title_repeat: int = 2  # the title counts this many times in a paper's text
+    describe: bool = True  # embed arXiv's scope note with a topic that names a category
+    center_likes: bool = True  # compare liked and new papers after removing the day's mean
+
+
+def paper_text(paper: Paper, title_repeat: int) -> str:
+    parts = [paper.title] * max(title_repeat, 1)
+    if paper.ai_keywords:
+        parts.append(", ".join(paper.ai_keywords))
+    parts.append(paper.abstract)
+    return ". ".join(p for p in parts if p)
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticDay:
+    lexical: LexicalIndex
+    vectors: np.ndarray  # (N, d) unit rows
+
+
+class SemanticModel:
+    def __init__(
+        self,
+        encoder: StaticEncoder,
+        cache: EmbeddingCache,
+        fusion: Fusion | None = None,
+        model_id: str | None = None,
+    ) -> None:
+        self.encoder = encoder
+        self.cache = cache
+        self.fusion = fusion or Fusion()
+        self.model_id = model_id or encoder.model
+        self.name = "semantic (static MiniLM distilled + BM25)"
+        self.default_min_score = 0.50
+
+    def embed_papers(self, papers: Sequence[Paper]) -> np.ndarray:
+        """Vectors for `papers`, computed only for those the cache does not hold."""
+        keys = [p.key for p in papers]
+        found = self.cache.get(keys, self.model_id)
+        missing = [p for p in papers if p.key not in found]
+        if missing:
+            fresh = self.encoder.encode([paper_text(p, self.fusion.title_repeat) for p in missing])
+            new = {p.key: fresh[i] for i, p in enumerate(missing)}
+            self.cache.put(new, self.model_id)
+            found = {**found, **new}
+        if not papers:
+            return np.zeros((0, self.encoder.dims), dtype=np.float32)
+        return np.stack([np.asarray(found[k], dtype=np.float32) for k in keys])
+
+    def embed_phrases(self, phrases: Sequence[str]) -> np.ndarray:
+        texts = [describe(p) if self.fusion.describe else p for p in phrases]
+        keys = [f"phrase:{t}" for t in texts]
+        found = self.cache.get(keys, self.model_id)
+        missing = sorted({t for t, k in zip(texts, keys, strict=True) if k not in found})
+        if missing:
+            fresh = self.encoder.encode(missing)
+            new = {f"phrase:{t}": fresh[i] for i, t in enumerate(missing)}
+            self.cache.put(new, self.model_id)
+            found = {**found, **new}
+        if not phrases:
+            return np.zeros((0, self.encoder.dims), dtype=np.float32)
+        return np.stack([np.asarray(found[k], dtype=np.float32) for k in keys])
+
+    def prepare(self, papers: Sequence[Paper], history: Sequence[Paper]) -> SemanticDay:
+        return SemanticDay(LexicalIndex.build(papers, history), self.embed_papers(papers))
+
+    def phrase_scores(self, day: object, phrases: Sequence[str]) -> np.ndarray:
+        assert isinstance(day, SemanticDay)
+        f = self.fusion
+        lex = day.lexical.phrase_scores(phrases)
+        if not phrases:
+            return lex
+        q = self.embed_phrases(phrases)
+        fused = self._fuse(q @ day.vectors.T, lex, f.phrase_zero, f.phrase_full)
+        if f.prf_weight > 0 and day.vectors.shape[0] > f.prf_k:
+            # Move each phrase toward the centroid of its best-matching papers, then rescore.
+            top = np.argpartition(-fused, f.prf_k - 1, axis=1)[:, : f.prf_k]
+            centroid = day.vectors[top].mean(axis=1)
+            q2 = q + f.prf_weight * centroid
+            q2 /= np.maximum(np.linalg.norm(q2, axis=1, keepdims=True), 1e-9)
+            fused = self._fuse(q2 @ day.vectors.T, lex, f.phrase_zero, f.phrase_full)
+        return fused
+
+    def like_scores(self, day: object, liked: Sequence[Paper]) -> np.ndarray:
+        assert isinstance(day, SemanticDay)
+        f = self.fusion
+        lex = day.lexical.like_scores(liked)
+        if not liked:
+            return lex
+        liked_vectors, candidates = self.embed_papers(liked), day.vectors
+        if f.center_likes:
+            # All papers share a large common direction; what is left is what tells them apart.
+            mean = candidates.mean(axis=0)
+            liked_vectors = _unit(liked_vectors - mean)
+            candidates = _unit(candidates - mean)
+        cos = liked_vectors @ candidates.T
+        return self._fuse(cos, lex, f.like_zero, f.like_full)
+
+    def _fuse(self, cos: np.ndarray, lex: np.ndarray, zero: float, full: float) -> np.ndarray:
+        sem = np.clip((cos - zero) / (full - zero), 0.0, 1.0)
+        out: np.ndarray = (self.fusion.alpha * sem + (1.0 - self.fusion.alpha) * lex).astype(
+            np.float32
+        )
+        return out
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    out: np.ndarray = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-9)
+    return out
+
+
+def _file_id(path: Path | None) -> str:
+    """The model name in the cache changes whenever the model file does."""
+    from importlib import resources
+
+    from digest.rank.static import DEFAULT_MODEL
+
+    ref = path if path is not None else resources.files("digest") / "data" / DEFAULT_MODEL
+    digest = hashlib.sha256(ref.read_bytes()).hexdigest()[:12]
+    return digest
+
+
+def make_semantic(
+    cache: EmbeddingCache, path: Path | None = None, fusion: Fusion | None = None
+) -> Engine:
+    """The semantic ranker; ConfigError when its model file is missing or unreadable."""
+    encoder = StaticEncoder(path)
+    model = SemanticModel(encoder, cache, fusion, model_id=f"{encoder.model}@{_file_id(path)}")
+    return Engine(model)
