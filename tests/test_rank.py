@@ -269,3 +269,16 @@ def test_rank_command_reports_a_bad_line(tmp_path: Path) -> None:
     res = CliRunner().invoke(rank_command, ["--papers", str(bad), "--config", str(config)])
     assert res.exit_code == 1
     assert "bad.jsonl: line 2: not JSON" in res.output
+
+
+def test_rank_command_reads_an_hf_api_page(files: tuple[Path, Path]) -> None:
+    _, config = files
+    page = (
+        Path(__file__).resolve().parents[2] / "shared/data/hf-daily-papers-api/days/2026-04-01.json"
+    )
+    if not page.is_file():
+        pytest.skip("shared data not present")
+    res = CliRunner().invoke(rank_command, ["--papers", str(page), "--config", str(config)])
+    assert res.exit_code == 0, res.output
+    trending = json.loads(res.output.splitlines()[1])
+    assert len(trending["papers"]) == 10

@@ -63,18 +63,18 @@ def _paper(r: dict[str, Any], where: str, line: int) -> Paper:
 
 
 def read_papers(path: Path) -> list[Paper]:
-    """JSONL here; other page formats through the sources package when it offers a reader."""
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
+    """JSONL, or a saved Hugging Face `daily_papers` response (`.json`)."""
+    if path.suffix.lower() != ".json":
         return read_papers_jsonl(path)
-    try:
-        from digest import sources
+    from digest.sources.base import PartialPageError
+    from digest.sources.hf_api import parse_daily_papers
 
-        reader = getattr(sources, "read_file", None)
-    except ImportError:
-        reader = None
-    if reader is None:
-        return read_papers_jsonl(path)
-    return list(reader(path))
+    try:
+        return parse_daily_papers(path.read_bytes(), str(path))
+    except PartialPageError as exc:  # the readable items are still worth ranking
+        return list(exc.papers)
+    except OSError as exc:
+        raise SourceError(str(path), f"cannot read: {exc.strerror or exc}") from exc
 
 
 def _load_subscribers(config: Path | None) -> tuple[Subscriber, ...]:
