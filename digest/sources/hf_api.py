@@ -91,14 +91,14 @@ def paper_from_item(item: object, where: str, *, list_date: date | None) -> Pape
     if not title:
         raise BadItem(f"paper {arxiv_id.strip()} has no title")
     authors = _authors(paper.get("authors"))
-    submitted_on = _day(paper.get("submittedOnDailyAt"))
+    submitted_on = iso_day(paper.get("submittedOnDailyAt"))
     return Paper(
         title=title,
         abstract=_text(paper.get("summary")) or _text(item.get("summary")) or "",
         arxiv_id=arxiv_id.strip(),
         authors=authors,
         author_count=len(authors) if authors else None,
-        published=_day(paper.get("publishedAt")),
+        published=iso_day(paper.get("publishedAt")),
         list_date=list_date or submitted_on,
         upvotes=_count(paper.get("upvotes")),
         comments=_count(item.get("numComments")),
@@ -127,7 +127,7 @@ def _count(value: object) -> int | None:
     return value
 
 
-def _day(value: object) -> date | None:
+def iso_day(value: object) -> date | None:
     """The UTC calendar day of an ISO timestamp like `2024-05-24T17:34:15.000Z`."""
     if not isinstance(value, str):
         return None

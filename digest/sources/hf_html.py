@@ -23,7 +23,7 @@ from digest.errors import SourceError
 from digest.models import Paper
 from digest.sources.base import FetchContext, PageResult, SourceOptions
 from digest.sources.files import FileSource, date_in_name
-from digest.sources.hf_api import papers_from_items
+from digest.sources.hf_api import iso_day, papers_from_items
 from digest.sources.retrieve import FileRead, fetch_page
 
 Method = Literal["auto", "props", "cards"]
@@ -80,7 +80,7 @@ def _island_items(soup: BeautifulSoup, where: str) -> tuple[Sequence[object] | N
             continue
         items = _find_items(props, _MAX_PROPS_DEPTH)
         if items is not None:
-            page_date = _day(props.get("date")) if isinstance(props, Mapping) else None
+            page_date = iso_day(props.get("date")) if isinstance(props, Mapping) else None
             return items, page_date
     return None, None
 
@@ -160,7 +160,7 @@ def _submitter(card: Tag) -> str | None:
 
 def _page_date(soup: BeautifulSoup) -> date | None:
     time = soup.find("time", attrs={"datetime": True})
-    return _day(time.get("datetime")) if isinstance(time, Tag) else None
+    return iso_day(time.get("datetime")) if isinstance(time, Tag) else None
 
 
 def _is_papers_page(soup: BeautifulSoup) -> bool:
@@ -172,15 +172,6 @@ def _is_papers_page(soup: BeautifulSoup) -> bool:
     url = soup.find("meta", attrs={"property": "og:url"})
     content = url.get("content") if isinstance(url, Tag) else None
     return isinstance(content, str) and content.startswith("https://huggingface.co/papers")
-
-
-def _day(value: object) -> date | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        return None
 
 
 # --- the source ------------------------------------------------------------------------
