@@ -243,3 +243,23 @@ def test_status_names_the_active_ranker_and_progress(run: Run) -> None:
     rows = {line.split()[0]: line for line in out.splitlines() if "@example.org" in line}
     assert "never" in rows["grace@example.org"]
     assert rows["ada@example.org"].split()[-1] != "0"
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        EXAMPLE_PAGES / "002_f9597088ed713dd6.txt",
+        ROOT.parent / "shared" / "data" / "hf-papers-html" / "papers_2024-08-01.html",
+    ],
+)
+def test_rank_reads_any_saved_page_format(run: Run, page: Path) -> None:
+    code, out, err = run("rank", "--papers", str(page), "--all")
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["subscriber"] for line in lines] == [
+        "ada@example.org",
+        "grace@example.org",
+        "alan@example.org",
+    ]
+    scores = [p["score"] for p in lines[0]["papers"]]
+    assert scores == sorted(scores, reverse=True) and len(scores) > 10

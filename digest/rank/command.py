@@ -63,18 +63,12 @@ def _paper(r: dict[str, Any], where: str, line: int) -> Paper:
 
 
 def read_papers(path: Path) -> list[Paper]:
-    """JSONL, or a saved Hugging Face `daily_papers` response (`.json`)."""
-    if path.suffix.lower() != ".json":
+    """JSONL (one paper per line), or any saved page the sources read (.json, .html, .txt)."""
+    if path.suffix.lower() == ".jsonl":
         return read_papers_jsonl(path)
-    from digest.sources.base import PartialPageError
-    from digest.sources.hf_api import parse_daily_papers
+    from digest.sources import parse_saved_page
 
-    try:
-        return parse_daily_papers(path.read_bytes(), str(path))
-    except PartialPageError as exc:  # the readable items are still worth ranking
-        return list(exc.papers)
-    except OSError as exc:
-        raise SourceError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    return parse_saved_page(path)
 
 
 def _load_subscribers(config: Path | None) -> tuple[Subscriber, ...]:
@@ -94,7 +88,7 @@ def _lines(result: dict[str, list[RankedPaper]], fmt: str) -> Iterator[str]:
             ]
             yield json.dumps({"subscriber": email, "papers": papers}, ensure_ascii=False)
         else:
-            yield f"{email}: {len(ranked)} papers"
+            yield f"{email}: {len(ranked)} paper{'' if len(ranked) == 1 else 's'}"
             for n, r in enumerate(ranked, start=1):
                 title = r.paper.title if len(r.paper.title) <= 70 else r.paper.title[:69] + "…"
                 yield f"  {n:>3}. {r.score:.3f}  {title}"

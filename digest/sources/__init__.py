@@ -21,7 +21,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.errors import ConfigError
+from digest.errors import ConfigError, SourceError
+from digest.models import Paper
 from digest.sources import hf_api, hf_html, text_dump
 from digest.sources.base import (
     FetchContext,
@@ -53,6 +54,7 @@ __all__ = [
     "SourceState",
     "Validators",
     "build_source",
+    "parse_saved_page",
 ]
 
 SourceFactory = Callable[[SourceOptions], Source]
@@ -149,3 +151,27 @@ def _default_name(kind: str, spec: Mapping[str, object], base_url: str, query: s
     if query:
         return f"{kind} {base_url} q={query}"
     return f"{kind} {base_url}"
+
+
+# Saved pages by file name: the parser each kind of file needs.
+_PARSERS_BY_SUFFIX: dict[str, Callable[[bytes, str], list[Paper]]] = {
+    ".json": hf_api.parse_daily_papers,
+    ".html": hf_html.parse_papers_html,
+    ".htm": hf_html.parse_papers_html,
+    ".txt": text_dump.parse_text_dump,
+}
+
+
+def parse_saved_page(path: Path) -> list[Paper]:
+    """Papers of one saved page of any kind the sources read, chosen by its suffix.
+
+    A page with some unreadable items gives the readable ones; anything else that is
+    wrong raises SourceError naming the file.
+    """
+    parse = _PARSERS_BY_SUFFIX.get(path.suffix.lower(), text_dump.parse_text_dump)
+    try:
+        return parse(path.read_bytes(), str(path))
+    except PartialPageError as exc:
+        return list(exc.papers)
+    except OSError as exc:
+        raise SourceError(str(path), f"cannot read: {exc.strerror or exc}") from None
