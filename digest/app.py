@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from pathlib import Path
 
 import jinja2
@@ -28,10 +29,14 @@ class App:
     config: Config
     store: Store
     sources: list[Source]
-    ranker: Ranker
     mailer: Mailer
     templates: jinja2.Environment
     http: HttpClient
+
+    @cached_property
+    def ranker(self) -> Ranker:
+        """Built on first use: loading a model is wasted work for `digest fetch`."""
+        return make_ranker(self.settings.ranker, cache=self.store)
 
     def fetch_context(
         self, today: date, now: datetime | None = None, progress: Progress | None = None
@@ -56,13 +61,12 @@ def open_app(settings: Settings, config: Config) -> Iterator[App]:
     templates = make_environment(settings.templates_dir)
     store = Store.open(settings.database_url)
     try:
-        ranker = make_ranker(settings.ranker, cache=store)
         with HttpClient(
             timeout=settings.http_timeout,
             retries=settings.http_retries,
             min_delay=settings.http_min_delay,
         ) as http:
-            yield App(settings, config, store, sources, ranker, mailer, templates, http)
+            yield App(settings, config, store, sources, mailer, templates, http)
     finally:
         store.close()
 
