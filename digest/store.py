@@ -140,8 +140,13 @@ class Store:
         """Connect and bring the schema up to date."""
         try:
             engine = sa.create_engine(url, future=True)
-        except (sa.exc.ArgumentError, ImportError) as exc:
+        except sa.exc.ArgumentError as exc:
             raise StoreError(f"DIGEST_DATABASE_URL: cannot use {_safe_url(url)}: {exc}") from None
+        except ImportError as exc:
+            raise StoreError(
+                f"DIGEST_DATABASE_URL: {_safe_url(url)} needs a driver that is not installed "
+                f"({exc}); for PostgreSQL: pip install -e '.[postgres]'"
+            ) from None
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         store = cls(engine)
