@@ -138,3 +138,16 @@ def test_reopening_keeps_data_and_schema(database_url: str) -> None:
     second = Store.open(database_url)
     assert second.count_papers() == 1
     second.close()
+
+
+def test_migrations_create_exactly_the_tables_the_queries_use(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from digest.store.schema import metadata
+
+    store = Store.open(database_url)
+    with store.engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    store.close()
+    assert differences == []

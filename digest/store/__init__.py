@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -23,90 +23,20 @@ from sqlalchemy.engine import Connection, Engine
 from digest.errors import StoreError
 from digest.models import Paper
 from digest.sources.base import FileFingerprint, Validators
+from digest.store.rows import dedupe, find_existing, merge, paper_values, row_key, row_to_paper
+from digest.store.schema import (
+    deliveries_table,
+    embeddings_table,
+    http_cache_table,
+    papers_table,
+    sent_papers_table,
+    source_files_table,
+    subscribers_table,
+)
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _BATCH = 500
 T = TypeVar("T")
-
-metadata = sa.MetaData()
-papers_table = sa.Table(
-    "papers",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("arxiv_id", sa.String(32), unique=True),
-    sa.Column("title_key", sa.Text, nullable=False),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("abstract", sa.Text, nullable=False),
-    sa.Column("authors", sa.JSON, nullable=False),
-    sa.Column("author_count", sa.Integer),
-    sa.Column("published", sa.Date),
-    sa.Column("list_date", sa.Date),
-    sa.Column("upvotes", sa.Integer),
-    sa.Column("comments", sa.Integer),
-    sa.Column("submitter", sa.Text),
-    sa.Column("ai_summary", sa.Text),
-    sa.Column("ai_keywords", sa.JSON, nullable=False),
-    sa.Column("github_repo", sa.Text),
-    sa.Column("github_stars", sa.Integer),
-    sa.Column("project_page", sa.Text),
-    sa.Column("organization", sa.Text),
-    sa.Column("source", sa.Text, nullable=False),
-    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
-subscribers_table = sa.Table(
-    "subscribers",
-    metadata,
-    sa.Column("email", sa.String(320), primary_key=True),
-    sa.Column("seen_through", sa.Integer, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("last_digest_at", sa.DateTime(timezone=True)),
-)
-deliveries_table = sa.Table(
-    "deliveries",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("subscriber", sa.String(320), nullable=False),
-    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("message_id", sa.Text, nullable=False),
-    sa.Column("destination", sa.Text, nullable=False),
-    sa.Column("paper_count", sa.Integer, nullable=False),
-)
-sent_papers_table = sa.Table(
-    "sent_papers",
-    metadata,
-    sa.Column("subscriber", sa.String(320), primary_key=True),
-    sa.Column("paper_id", sa.Integer, sa.ForeignKey("papers.id"), primary_key=True),
-    sa.Column("delivery_id", sa.Integer, sa.ForeignKey("deliveries.id"), nullable=False),
-)
-source_files_table = sa.Table(
-    "source_files",
-    metadata,
-    sa.Column("path", sa.Text, primary_key=True),
-    sa.Column("size", sa.BigInteger, nullable=False),
-    sa.Column("mtime_ns", sa.BigInteger, nullable=False),
-    sa.Column("sha256", sa.String(64), nullable=False),
-    sa.Column("read_at", sa.DateTime(timezone=True), nullable=False),
-)
-http_cache_table = sa.Table(
-    "http_cache",
-    metadata,
-    sa.Column("url", sa.Text, primary_key=True),
-    sa.Column("etag", sa.Text),
-    sa.Column("last_modified", sa.Text),
-    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
-)
-embeddings_table = sa.Table(
-    "embeddings",
-    metadata,
-    sa.Column("paper_key", sa.Text, primary_key=True),
-    sa.Column("model", sa.String(200), primary_key=True),
-    sa.Column("vector", sa.LargeBinary, nullable=False),
-)
-
-# Paper fields stored as columns of the same name; merged field by field on update.
-_PAPER_FIELDS = tuple(f.name for f in fields(Paper))
-_TUPLE_FIELDS = {"authors", "ai_keywords"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,25 +119,25 @@ class Store:
         A paper is known by its arXiv id, or else by its normalised title: a title-only paper
         that matches a paper with an id becomes that paper, and vice versa.
         """
-        merged = _dedupe(papers)
+        merged = dedupe(papers)
         new = updated = unchanged = 0
         new_keys: list[str] = []
         for batch in _chunks(merged):
             with self._tx() as conn:
-                existing = _find_existing(conn, batch)
+                existing = find_existing(conn, batch)
                 for paper in batch:
                     row = existing.match(paper)
                     if row is None:
-                        conn.execute(papers_table.insert().values(_paper_values(paper, now)))
+                        conn.execute(papers_table.insert().values(paper_values(paper, now)))
                         new += 1
                         new_keys.append(paper.key)
                         continue
-                    stored = _row_to_paper(row)
-                    combined = _merge(stored, paper)
+                    stored = row_to_paper(row)
+                    combined = merge(stored, paper)
                     if combined == stored:
                         unchanged += 1
                         continue
-                    values = _paper_values(combined, now)
+                    values = paper_values(combined, now)
                     del values["first_seen_at"]
                     conn.execute(
                         papers_table.update().where(papers_table.c.id == row.id).values(values)
@@ -223,7 +153,7 @@ class Store:
             rows = conn.execute(
                 sa.select(papers_table).where(sa.or_(c.arxiv_id.in_(ids), c.title_key.in_(titles)))
             ).all()
-        return [_row_to_paper(r) for r in rows]
+        return [row_to_paper(r) for r in rows]
 
     def count_papers(self) -> int:
         with self._tx() as conn:
@@ -271,7 +201,7 @@ class Store:
         result = Candidates()
         keys = {}
         for row in rows:
-            paper = _row_to_paper(row)
+            paper = row_to_paper(row)
             result.papers.append(paper)
             result.ids[paper.key] = row.id
             keys[row.id] = paper.key
@@ -353,7 +283,7 @@ class Store:
                 .join(sent_papers_table, sent_papers_table.c.paper_id == papers_table.c.id)
                 .where(sent_papers_table.c.subscriber == email)
             ).all()
-        return {_row_key(r) for r in rows}
+        return {row_key(r) for r in rows}
 
     def delivery_count(self, email: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(deliveries_table)
@@ -499,103 +429,6 @@ def _safe_url(url: str) -> str:
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", exc)) or type(exc).__name__
     return text.strip().splitlines()[0]
-
-
-def _dedupe(papers: Iterable[Paper]) -> list[Paper]:
-    """Merge duplicates within one batch (the same paper on two pages) in input order."""
-    by_key: dict[str, Paper] = {}
-    title_to_key: dict[str, str] = {}
-    for paper in papers:
-        key = paper.key
-        if key not in by_key and paper.title_key in title_to_key:
-            other = title_to_key[paper.title_key]
-            if not (paper.arxiv_id and by_key[other].arxiv_id):
-                key = other
-        if key in by_key:
-            combined = _merge(by_key[key], paper)
-            if combined.key != key:
-                del by_key[key]
-                key = combined.key
-            by_key[key] = combined
-        else:
-            by_key[key] = paper
-        title_to_key[paper.title_key] = key
-    return list(by_key.values())
-
-
-def _merge(old: Paper, new: Paper) -> Paper:
-    """Newer non-empty values win; nothing known is forgotten."""
-    changes: dict[str, object] = {}
-    for name in _PAPER_FIELDS:
-        value = getattr(new, name)
-        if value is None or value == "" or value == ():
-            continue
-        if name == "source" and old.source:
-            continue
-        if getattr(old, name) != value:
-            changes[name] = value
-    return replace(old, **changes) if changes else old  # type: ignore[arg-type]
-
-
-def _find_existing(conn: Connection, batch: Sequence[Paper]) -> _Existing:
-    c = papers_table.c
-    ids = [p.arxiv_id for p in batch if p.arxiv_id]
-    titles = [p.title_key for p in batch]
-    rows = conn.execute(
-        sa.select(papers_table).where(sa.or_(c.arxiv_id.in_(ids), c.title_key.in_(titles)))
-    ).all()
-    existing = _Existing()
-    # Rows with an id first: for a title match they are the better-known paper.
-    for row in sorted(rows, key=lambda r: (r.arxiv_id is None, r.id)):
-        if row.arxiv_id:
-            existing.by_id[row.arxiv_id] = row
-        existing.by_title.setdefault(row.title_key, []).append(row)
-    return existing
-
-
-@dataclass(slots=True)
-class _Existing:
-    by_id: dict[str, sa.Row[Any]] = field(default_factory=dict)
-    by_title: dict[str, list[sa.Row[Any]]] = field(default_factory=dict)
-
-    def match(self, paper: Paper) -> sa.Row[Any] | None:
-        """The stored row this paper is: same id; else same title, unless both have ids."""
-        if paper.arxiv_id and paper.arxiv_id in self.by_id:
-            return self.by_id[paper.arxiv_id]
-        for row in self.by_title.get(paper.title_key, ()):
-            if not (paper.arxiv_id and row.arxiv_id):
-                return row
-        return None
-
-
-def _paper_values(paper: Paper, now: datetime) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for name in _PAPER_FIELDS:
-        value = getattr(paper, name)
-        values[name] = list(value) if name in _TUPLE_FIELDS else value
-    values["title_key"] = paper.title_key
-    values["first_seen_at"] = now
-    values["updated_at"] = now
-    return values
-
-
-def _row_to_paper(row: sa.Row[Any]) -> Paper:
-    data = row._mapping
-    kwargs: dict[str, object] = {}
-    for name in _PAPER_FIELDS:
-        value = data[name]
-        if name in _TUPLE_FIELDS:
-            value = tuple(value or ())
-        elif isinstance(value, datetime) and name in {"published", "list_date"}:
-            value = value.date()
-        kwargs[name] = value
-    return Paper(**kwargs)  # type: ignore[arg-type]
-
-
-def _row_key(row: sa.Row[Any] | sa.Row[Any, Any]) -> str:
-    data = row._mapping
-    arxiv_id = data["arxiv_id"]
-    return f"arxiv:{arxiv_id}" if arxiv_id else f"title:{data['title_key']}"
 
 
 def _first_id_since(conn: Connection, since: datetime) -> int:
