@@ -9,6 +9,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
+from urllib.parse import quote, quote_plus
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -51,8 +52,11 @@ class Paper:
         return f"arxiv:{self.arxiv_id}" if self.arxiv_id else f"title:{self.title_key}"
 
     @property
-    def url(self) -> str | None:
-        return f"https://huggingface.co/papers/{self.arxiv_id}" if self.arxiv_id else None
+    def url(self) -> str:
+        """The paper's Hugging Face page; without an id, a search for its title there."""
+        if self.arxiv_id:
+            return f"https://huggingface.co/papers/{quote(self.arxiv_id)}"
+        return f"https://huggingface.co/papers?q={quote_plus(self.title)}"
 
 
 @dataclass(frozen=True, slots=True)

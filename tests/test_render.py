@@ -78,3 +78,10 @@ def test_long_abstract_is_shortened_at_a_word() -> None:
     msg = render_message(digest_of(Paper("T", long)), ENV, sender="d@example.org", now=NOW)
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "…" in text and len(text) < 1500
+
+
+def test_a_paper_without_an_id_links_to_a_search_for_its_title() -> None:
+    paper = Paper('Attention & "Transformers"?')
+    msg = render_message(digest_of(paper), ENV, sender="d@example.org", now=NOW)
+    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert 'href="https://huggingface.co/papers?q=Attention+%26+%22Transformers%22%3F"' in html
