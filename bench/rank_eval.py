@@ -24,8 +24,8 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -123,6 +123,10 @@ def _listing_records(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _strs(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list | tuple) else []
+
+
 def _paper(r: dict[str, object]) -> Paper:
     return Paper(
         title=" ".join(str(r["title"]).split()),
@@ -142,7 +146,7 @@ def load_cases() -> tuple[list[Case], dict[str, Paper], dict[str, frozenset[str]
         for r in _listing_records(LISTINGS / f"{day}.jsonl"):
             p = _paper(r)
             seen.setdefault(p.key, p)
-            cats[p.key] = frozenset(r["categories"])  # type: ignore[arg-type]
+            cats[p.key] = frozenset(_strs(r["categories"]))
         pool.update(seen)
         split = "dev" if day in LISTING_DEV else "test"
         cases.append(
@@ -151,17 +155,17 @@ def load_cases() -> tuple[list[Case], dict[str, Paper], dict[str, frozenset[str]
     for r in _listing_records(LISTINGS / "hf-joined.jsonl"):
         p = _paper(r)
         pool.setdefault(p.key, p)
-        cats.setdefault(p.key, frozenset(r["categories"]))  # type: ignore[arg-type]
+        cats.setdefault(p.key, frozenset(_strs(r["categories"])))
     for path in sorted(HF_DAYS.glob("*.json")):
-        day = date.fromisoformat(path.stem)
+        hf_day = date.fromisoformat(path.stem)
         hf = [
             p
-            for p in parse_daily_papers(path.read_bytes(), str(path), list_date=day)
+            for p in parse_daily_papers(path.read_bytes(), str(path), list_date=hf_day)
             if p.key in cats
         ]
         if len(hf) >= 6:
-            split = "dev" if day < HF_SPLIT else "test"
-            cases.append(Case(f"hf {day}", split, hf, cats))
+            split = "dev" if hf_day < HF_SPLIT else "test"
+            cases.append(Case(f"hf {hf_day}", split, hf, cats))
     return cases, pool, cats
 
 
@@ -340,19 +344,97 @@ def m_minilm(vectors: dict[str, np.ndarray]) -> Method:
     return run
 
 
-def m_ranker(
-    kind: str, cache_seed: dict[str, np.ndarray] | None = None, **engine_kw: float
-) -> Method:
+class DiskCache(MemoryEmbeddingCache):
+    """The EmbeddingCache kept on disk between runs (embedding every day is slow)."""
+
+    def __init__(self, path: Path | None) -> None:
+        super().__init__()
+        self.path = path
+        self.dirty = False
+        if path is not None and path.exists():
+            with np.load(path) as data:
+                for model, key, vec in zip(
+                    data["models"].tolist(), data["keys"].tolist(), data["vecs"], strict=True
+                ):
+                    self._data[(model, key)] = vec
+
+    def put(self, vectors: Mapping[str, np.ndarray], model: str) -> None:
+        super().put(vectors, model)
+        self.dirty = self.dirty or bool(vectors)
+
+    def save(self) -> None:
+        if self.path is None or not self.dirty:
+            return
+        by_dims: dict[int, list[tuple[str, str]]] = {}
+        for model, key in self._data:
+            by_dims.setdefault(len(self._data[(model, key)]), []).append((model, key))
+        # One file holds one width: keep the widest model's vectors (the full encoder).
+        rows = by_dims[max(by_dims)] if by_dims else []
+        np.savez(
+            self.path,
+            models=np.array([m for m, _ in rows]),
+            keys=np.array([k for _, k in rows]),
+            vecs=np.stack([self._data[r] for r in rows]) if rows else np.zeros((0, 1)),
+        )
+        self.dirty = False
+
+
+CACHE = DiskCache(None)
+
+
+def m_ranker(kind: str, fusion: dict[str, float] | None = None, **engine_kw: float) -> Method:
     def run(
         papers: list[Paper], subs: list[Subscriber], history: list[Paper]
     ) -> dict[str, list[str]]:
-        cache = MemoryEmbeddingCache()
-        ranker = make_ranker(kind, cache)
-        if isinstance(ranker, Engine):
-            for k, v in engine_kw.items():
-                setattr(ranker, k, v)
+        if kind in ("onnx", "static"):
+            from digest.rank.semantic import make_semantic
+
+            ranker: object = make_semantic(CACHE, route=kind)
+        else:
+            ranker = make_ranker(kind, CACHE)
+        assert isinstance(ranker, Engine)
+        for k, v in engine_kw.items():
+            setattr(ranker, k, v)
+        model = ranker.model
+        if fusion:
+            base = model.fusion  # type: ignore[attr-defined]
+            model.fusion = replace(base, **fusion)  # type: ignore[attr-defined]
         got = ranker.rank(papers, subs, history=history, lift_thresholds=True)
         return {e: [r.paper.key for r in ranked] for e, ranked in got.items()}
+
+    return run
+
+
+def m_onnx_alone() -> Method:
+    """all-MiniLM-L6-v2 through our ONNX int8 graph, scored as the torch reference is."""
+    from digest.rank.onnx import OnnxEncoder
+
+    enc = OnnxEncoder()
+
+    def vecs(keys: list[str], texts: list[str]) -> np.ndarray:
+        model = enc.model + "/plain"
+        found = CACHE.get(keys, model)
+        miss = [i for i, k in enumerate(keys) if k not in found]
+        if miss:
+            fresh = enc.encode([texts[i] for i in miss])
+            CACHE.put({keys[i]: fresh[r] for r, i in enumerate(miss)}, model)
+            found = CACHE.get(keys, model)
+        return np.stack([found[k] for k in keys])
+
+    def run(
+        papers: list[Paper], subs: list[Subscriber], history: list[Paper]
+    ) -> dict[str, list[str]]:
+        by_id = {p.arxiv_id: p for p in history}
+        e = vecs([p.key for p in papers], [f"{p.title}. {p.abstract}" for p in papers])
+        out = {}
+        for s in subs:
+            if s.topics:
+                q = vecs([f"phrase:{s.topics[0]}"], [s.topics[0]])
+            else:
+                liked = [by_id[i] for i in s.like if i in by_id]
+                q = vecs([p.key for p in liked], [f"{p.title}. {p.abstract}" for p in liked])
+            out[s.email] = _order(papers, list((q @ e.T).mean(axis=0)))
+        return out
 
     return run
 
@@ -397,23 +479,38 @@ def main() -> None:
     ap.add_argument("--split", default="test", choices=["dev", "test", "all"])
     ap.add_argument("--minilm", help="reference vectors from tools/minilm_embed.py")
     ap.add_argument("--methods", nargs="*")
+    ap.add_argument(
+        "--cache",
+        default=str(ROOT.parent / "rankcache" / "eval-embeddings.npz"),
+        help="embeddings kept between runs ('' for none)",
+    )
+    ap.add_argument("--fusion", help="JSON of Fusion fields to try, e.g. '{\"alpha\": 0.8}'")
     args = ap.parse_args()
+    global CACHE
+    CACHE = DiskCache(Path(args.cache) if args.cache else None)
     methods: dict[str, Method] = {
         "random": m_random,
         "upvotes": m_upvotes,
         "keyword substring": m_keyword,
         "BM25 (plain)": m_bm25,
         "TF-IDF + SVM (arxiv-sanity-lite)": m_svm,
+        "MiniLM-L6 (ONNX int8, alone)": m_onnx_alone(),
         "ours: lexical": m_ranker("lexical"),
-        "ours: auto": m_ranker("auto"),
+        "ours: semantic static": m_ranker("static"),
+        "ours: semantic ONNX (default)": m_ranker("onnx"),
     }
+    if args.fusion:
+        methods["ours: ONNX + fusion " + args.fusion] = m_ranker("onnx", json.loads(args.fusion))
     if args.minilm:
         data = np.load(args.minilm)
         vectors = dict(zip(data["keys"].tolist(), data["vecs"], strict=True))
         methods["MiniLM-L6 (torch, reference)"] = m_minilm(vectors)
     if args.methods:
         methods = {k: v for k, v in methods.items() if any(m in k for m in args.methods)}
-    evaluate(methods, args.split)
+    try:
+        evaluate(methods, args.split)
+    finally:
+        CACHE.save()
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ def main() -> None:
         raw = token_outputs(tokens)
         if args.raw_cache:
             np.save(args.raw_cache, raw)
-    print(f"token pass: {time.perf_counter() - t0:.0f}s")  # noqa: T201
+    print(f"token pass: {time.perf_counter() - t0:.0f}s")
 
     texts = corpus(args.corpus)
     counts: Counter[int] = Counter()
@@ -125,7 +125,7 @@ def main() -> None:
         lam = args.ridge * float(np.mean(np.diag(gram)))
         dual = np.linalg.solve(gram + lam * np.eye(len(keys)), y - student)
         table = table + np.asarray(a.T @ dual)
-        print(f"fit on {len(keys)} texts, lambda={lam:.3g}")  # noqa: T201
+        print(f"fit on {len(keys)} texts, lambda={lam:.3g}")
 
     mean = table.mean(axis=0)
     _, _, vt = np.linalg.svd(table - mean, full_matrices=False)
@@ -149,7 +149,7 @@ def main() -> None:
         center=center,
         teacher=np.array("sentence-transformers/all-MiniLM-L6-v2"),
     )
-    print(f"wrote {args.out}: {q.shape}, {Path(args.out).stat().st_size / 1e6:.1f} MB")  # noqa: T201
+    print(f"wrote {args.out}: {q.shape}, {Path(args.out).stat().st_size / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

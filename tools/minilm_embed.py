@@ -53,7 +53,7 @@ def main() -> None:
     t = time.perf_counter()
     vecs = model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
     dt = time.perf_counter() - t
-    print(f"{len(texts)} texts in {dt:.1f}s ({1000 * dt / max(len(texts), 1):.1f} ms each)")  # noqa: T201
+    print(f"{len(texts)} texts in {dt:.1f}s ({1000 * dt / max(len(texts), 1):.1f} ms each)")
     np.savez(args.out, keys=np.array(keys), vecs=np.asarray(vecs, dtype=np.float32))
 
 

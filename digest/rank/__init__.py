@@ -55,7 +55,7 @@ class Ranker(Protocol):
         history: Sequence[Paper] = (),
         eligible: Mapping[str, Collection[str]] | None = None,
         lift_thresholds: bool = False,
-    ) -> dict[str, list[RankedPaper]]: ...
+    ) -> Mapping[str, list[RankedPaper]]: ...
 
 
 class LexicalModel:
@@ -77,23 +77,30 @@ class LexicalModel:
         return day.like_scores(liked)
 
 
+KINDS = ("auto", "semantic", "lexical", "onnx", "static")
+
+
 def make_ranker(kind: str = "auto", cache: EmbeddingCache | None = None) -> Ranker:
-    """ "auto" | "semantic" | "lexical". Raises ConfigError if `kind` can't run here."""
-    if kind not in ("auto", "semantic", "lexical"):
+    """Pick a ranker; raises ConfigError if `kind` can't run here.
+
+    "auto": the full MiniLM-L6 encoder (ONNX), else the static table, else BM25 alone.
+    "semantic": the same, but ConfigError instead of falling back to BM25.
+    "onnx" / "static": that semantic route only. "lexical": BM25 alone.
+    """
+    if kind not in KINDS:
         raise ConfigError(f"ranker {kind!r}: unknown kind (use auto, semantic or lexical)")
     if kind == "lexical":
         return Engine(LexicalModel())
+    from digest.rank.semantic import make_semantic
+
     try:
-        from digest.rank.semantic import make_semantic
-    except ImportError as exc:  # the semantic module is optional until its model ships
-        if kind == "semantic":
-            raise ConfigError(f"ranker 'semantic': unavailable: {exc}") from exc
-        return Engine(LexicalModel())
-    try:
-        semantic: Ranker = make_semantic(cache if cache is not None else MemoryEmbeddingCache())
+        semantic: Ranker = make_semantic(
+            cache if cache is not None else MemoryEmbeddingCache(),
+            route="auto" if kind in ("auto", "semantic") else kind,
+        )
         return semantic
     except ConfigError:
-        if kind == "semantic":
+        if kind != "auto":
             raise
         return Engine(LexicalModel())
 

@@ -6,7 +6,7 @@ Touches no database and sends nothing: for trying preferences and thresholds by 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,7 @@ def _load_subscribers(config: Path | None) -> tuple[Subscriber, ...]:
     return tuple(load_config(path, is_example=is_example).subscribers)
 
 
-def _lines(result: dict[str, list[RankedPaper]], fmt: str) -> Iterator[str]:
+def _lines(result: Mapping[str, list[RankedPaper]], fmt: str) -> Iterator[str]:
     for email, ranked in result.items():
         if fmt == "jsonl":
             papers = [
@@ -150,7 +150,9 @@ def rank_command(
         chosen = make_ranker(ranker, MemoryEmbeddingCache())
     except (SourceError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
-    result = chosen.rank(papers, subscribers, history=history, lift_thresholds=show_all)
+    result: Mapping[str, list[RankedPaper]] = chosen.rank(
+        papers, subscribers, history=history, lift_thresholds=show_all
+    )
     if top is not None:
         result = {k: v[:top] for k, v in result.items()}
     if fmt == "table":

@@ -12,7 +12,7 @@ Work is split so that nothing is done per (subscriber, paper) in Python:
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -118,11 +118,10 @@ class Engine:
         history: Sequence[Paper] = (),
         eligible: Mapping[str, Collection[str]] | None = None,
         lift_thresholds: bool = False,
-    ) -> dict[str, list[RankedPaper]]:
+    ) -> RankedLists:
         day = dedupe(papers)
-        result: dict[str, list[RankedPaper]] = {s.email: [] for s in subscribers}
         if not day or not subscribers:
-            return result
+            return RankedLists(self, None, subscribers)
         resolver = LikeResolver([*history, *day])
         items = _collect(subscribers, resolver)
         prepared = self.model.prepare(day, dedupe(history))
@@ -138,6 +137,7 @@ class Engine:
                 like_self[k, index[liked.key]] = 1.0
         pop = popularity_vector(day)
         ctx = _DayContext(day, index, items, topic, like, excl, auth, like_self, pop)
+        result = RankedLists(self, ctx, subscribers)
         for start in range(0, len(subscribers), BLOCK):
             block = list(range(start, min(start + BLOCK, len(subscribers))))
             self._rank_block(ctx, subscribers, block, eligible, lift_thresholds, result)
@@ -157,7 +157,7 @@ class Engine:
         block: list[int],
         eligible: Mapping[str, Collection[str]] | None,
         lift: bool,
-        result: dict[str, list[RankedPaper]],
+        result: RankedLists,
     ) -> None:
         n = len(ctx.day)
         subs = [subscribers[i] for i in block]
@@ -192,23 +192,24 @@ class Engine:
         # Ties break by key: papers are sorted by key, so by index.
         order = np.lexsort((top, -top_vals), axis=1)
         top = np.take_along_axis(top, order, axis=1)
-        # Plain Python values from here on: numpy scalar indexing is slow in a loop.
-        top_papers = top.tolist()
-        top_scores = np.take_along_axis(score, top, axis=1).round(4).tolist()
-        top_pass = np.take_along_axis(passing, top, axis=1).tolist()
-        top_followed = np.take_along_axis(followed, top, axis=1).tolist()
-        weights = w.tolist()
-        for row, s in enumerate(subs):
-            cap = n if lift else max(s.max_papers, 0)
-            picked: list[RankedPaper] = []
-            for rank, j in enumerate(top_papers[row]):
-                if rank >= cap or not top_pass[row][rank]:
-                    break
-                why = self._why(ctx, block[row], j, top_followed[row][rank], weights[row])
-                picked.append(RankedPaper(ctx.day[j], top_scores[row][rank], why))
-            result[s.email] = picked
+        top_scores = np.take_along_axis(score, top, axis=1).round(4)
+        top_pass = np.take_along_axis(passing, top, axis=1)
+        top_followed = np.take_along_axis(followed, top, axis=1)
+        cap = np.array([n if lift else max(s.max_papers, 0) for s in subs], dtype=np.int64)
+        keep = top_pass & (np.arange(top.shape[1])[None, :] < cap[:, None])
+        # The list is the leading run of kept papers (sorted, so the first miss ends it).
+        counts = np.cumprod(keep, axis=1).sum(axis=1)
+        width = int(counts.max()) if len(counts) else 0
+        result.add_block(
+            block,
+            top[:, :width].astype(np.int32),
+            top_scores[:, :width],
+            top_followed[:, :width],
+            counts.astype(np.int32),
+            w,
+        )
 
-    def _why(
+    def why(
         self, ctx: _DayContext, i: int, j: int, followed: bool, weight: float
     ) -> tuple[str, ...]:
         reasons: list[str] = []
@@ -253,6 +254,69 @@ class _DayContext:
     auth: np.ndarray
     like_self: np.ndarray
     pop: np.ndarray
+
+
+class RankedLists(Mapping[str, list[RankedPaper]]):
+    """email -> that subscriber's digest list, built only when it is asked for.
+
+    Ranking keeps a few arrays per subscriber (the chosen papers' indices, scores and
+    followed-author flags); the RankedPaper objects and their `why` lines are made on
+    lookup, so 100,000 subscribers do not cost a million Python objects up front.
+    A subscriber named twice gets the list of their last entry, as with a dict.
+    """
+
+    def __init__(
+        self, engine: Engine, ctx: _DayContext | None, subscribers: Sequence[Subscriber]
+    ) -> None:
+        self._engine = engine
+        self._ctx = ctx
+        self._row = {s.email: i for i, s in enumerate(subscribers)}
+        n = len(subscribers)
+        self._block_of = np.full(n, -1, dtype=np.int32)
+        self._offset = np.zeros(n, dtype=np.int32)
+        self._blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add_block(
+        self,
+        rows: Sequence[int],
+        top: np.ndarray,
+        scores: np.ndarray,
+        followed: np.ndarray,
+        counts: np.ndarray,
+        weights: np.ndarray,
+    ) -> None:
+        self._block_of[list(rows)] = len(self._blocks)
+        self._offset[list(rows)] = np.arange(len(rows), dtype=np.int32)
+        self._blocks.append((top, scores, followed, counts, weights))
+
+    def __getitem__(self, email: str) -> list[RankedPaper]:
+        i = self._row[email]  # KeyError for a stranger, as a dict would raise
+        b = int(self._block_of[i])
+        if b < 0 or self._ctx is None:
+            return []
+        top, scores, followed, counts, weights = self._blocks[b]
+        r = int(self._offset[i])
+        k = int(counts[r])
+        ctx, weight = self._ctx, float(weights[r])
+        return [
+            RankedPaper(
+                ctx.day[j],
+                s,
+                self._engine.why(ctx, i, j, f, weight),
+            )
+            for j, s, f in zip(
+                top[r, :k].tolist(), scores[r, :k].tolist(), followed[r, :k].tolist(), strict=True
+            )
+        ]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._row)
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def __contains__(self, email: object) -> bool:
+        return email in self._row
 
 
 def _short(title: str, limit: int = 80) -> str:
@@ -360,4 +424,11 @@ def _eligible_mask(
     return mask
 
 
-__all__ = ["DEFAULT_MIN_SCORE", "Engine", "RelevanceModel", "dedupe", "matches_phrase"]
+__all__ = [
+    "DEFAULT_MIN_SCORE",
+    "Engine",
+    "RankedLists",
+    "RelevanceModel",
+    "dedupe",
+    "matches_phrase",
+]

@@ -18,10 +18,11 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from digest.errors import ConfigError
 from digest.models import Paper
 from digest.rank.categories import describe
 from digest.rank.engine import Engine
@@ -30,6 +31,15 @@ from digest.rank.static import StaticEncoder
 
 if TYPE_CHECKING:
     from digest.rank import EmbeddingCache
+
+
+class Encoder(Protocol):
+    """Texts to (len(texts), dims) unit vectors; `model` names it in the cache."""
+
+    dims: int
+    model: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass(slots=True)
@@ -62,20 +72,26 @@ class SemanticDay:
     vectors: np.ndarray  # (N, d) unit rows
 
 
+STATIC_NAME = "semantic (static MiniLM distilled + BM25)"
+ONNX_NAME = "semantic (MiniLM-L6 ONNX int8 + BM25)"
+
+
 class SemanticModel:
     def __init__(
         self,
-        encoder: StaticEncoder,
+        encoder: Encoder,
         cache: EmbeddingCache,
         fusion: Fusion | None = None,
         model_id: str | None = None,
+        name: str = STATIC_NAME,
+        default_min_score: float = 0.50,
     ) -> None:
         self.encoder = encoder
         self.cache = cache
         self.fusion = fusion or Fusion()
         self.model_id = model_id or encoder.model
-        self.name = "semantic (static MiniLM distilled + BM25)"
-        self.default_min_score = 0.50
+        self.name = name
+        self.default_min_score = default_min_score
 
     def embed_papers(self, papers: Sequence[Paper]) -> np.ndarray:
         """Vectors for `papers`, computed only for those the cache does not hold."""
@@ -148,6 +164,10 @@ class SemanticModel:
         return out
 
 
+# Tuned for the full encoder on the dev days (bench/rank_eval.py, RANKING.md).
+ONNX_FUSION = Fusion(title_repeat=1)
+
+
 def _unit(m: np.ndarray) -> np.ndarray:
     out: np.ndarray = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-9)
     return out
@@ -164,10 +184,36 @@ def _file_id(path: Path | None) -> str:
     return digest
 
 
-def make_semantic(
+def make_static(
     cache: EmbeddingCache, path: Path | None = None, fusion: Fusion | None = None
 ) -> Engine:
-    """The semantic ranker; ConfigError when its model file is missing or unreadable."""
+    """The static-table route; ConfigError when its model file is missing or unreadable."""
     encoder = StaticEncoder(path)
     model = SemanticModel(encoder, cache, fusion, model_id=f"{encoder.model}@{_file_id(path)}")
     return Engine(model)
+
+
+def make_onnx(cache: EmbeddingCache, fusion: Fusion | None = None) -> Engine:
+    """The full-encoder route; ConfigError when onnxruntime/tokenizers or the graph are missing."""
+    from digest.rank.onnx import OnnxEncoder
+
+    encoder = OnnxEncoder()
+    model = SemanticModel(encoder, cache, fusion or ONNX_FUSION, name=ONNX_NAME)
+    return Engine(model)
+
+
+def make_semantic(cache: EmbeddingCache, route: str = "auto") -> Engine:
+    """The best semantic route here: "onnx", then "static"; ConfigError if none can load."""
+    errors: list[str] = []
+    if route in ("auto", "onnx"):
+        try:
+            return make_onnx(cache)
+        except ConfigError as exc:
+            if route == "onnx":
+                raise
+            errors.append(str(exc))
+    try:
+        return make_static(cache)
+    except ConfigError as exc:
+        errors.append(str(exc))
+    raise ConfigError("; ".join(errors))
