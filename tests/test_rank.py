@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -283,3 +283,18 @@ def test_rank_command_reads_an_hf_api_page(files: tuple[Path, Path]) -> None:
     assert res.exit_code == 0, res.output
     trending = json.loads(res.output.splitlines()[1])
     assert len(trending["papers"]) == 10
+
+
+def test_result_is_a_lazy_mapping_of_every_subscriber(ranker: Ranker) -> None:
+    subs = [
+        Subscriber("a@x", topics=("diffusion models",)),
+        Subscriber("b@x", like=("1707.06347",)),
+        Subscriber("c@x"),
+    ]
+    ranked = ranker.rank(PAPERS, subs, history=HISTORY)
+    assert isinstance(ranked, Mapping)
+    assert list(ranked) == ["a@x", "b@x", "c@x"] and len(ranked) == 3
+    assert ranked.get("nobody@x", []) == [] and "nobody@x" not in ranked
+    assert ranked["a@x"] == ranked["a@x"]  # built on each lookup, the same each time
+    assert ranked["c@x"][0].paper.arxiv_id == "2501.00007"  # trending: most upvotes first
+    assert ranker.rank([], subs) == {"a@x": [], "b@x": [], "c@x": []}

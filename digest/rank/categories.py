@@ -242,3 +242,12 @@ def describe(phrase: str) -> str:
         return phrase
     name, description = CATEGORIES[code]
     return f"{name}. {description}"
+
+
+def describe_parts(phrase: str) -> list[str]:
+    """The texts to embed separately for a topic: [name, scope note], or [phrase]."""
+    code = category_of(phrase)
+    if code is None:
+        return [phrase]
+    name, description = CATEGORIES[code]
+    return [name, description]

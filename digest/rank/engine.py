@@ -136,7 +136,19 @@ class Engine:
             if liked.key in index:
                 like_self[k, index[liked.key]] = 1.0
         pop = popularity_vector(day)
-        ctx = _DayContext(day, index, items, topic, like, excl, auth, like_self, pop)
+        ctx = _DayContext(
+            day,
+            index,
+            items,
+            topic,
+            like,
+            excl,
+            auth,
+            like_self,
+            pop,
+            _powered(topic, self.topic_power),
+            _powered(like, self.like_power),
+        )
         result = RankedLists(self, ctx, subscribers)
         for start in range(0, len(subscribers), BLOCK):
             block = list(range(start, min(start + BLOCK, len(subscribers))))
@@ -145,9 +157,13 @@ class Engine:
 
     def relevance(self, ctx: _DayContext, block: Sequence[int]) -> np.ndarray:
         """(len(block), N) relevance in 0..1: the larger of the topic and like power means."""
-        rel_t = _power_mean(ctx.topic, [ctx.items.sub_phrases[i] for i in block], self.topic_power)
-        rel_l = _power_mean(ctx.like, [ctx.items.sub_likes[i] for i in block], self.like_power)
-        out: np.ndarray = np.maximum(rel_t, rel_l)
+        rel_t = _power_mean(
+            ctx.topic_powered, [ctx.items.sub_phrases[i] for i in block], self.topic_power
+        )
+        rel_l = _power_mean(
+            ctx.like_powered, [ctx.items.sub_likes[i] for i in block], self.like_power
+        )
+        out: np.ndarray = np.maximum(rel_t, rel_l, out=rel_t)
         return out
 
     def _rank_block(
@@ -254,6 +270,8 @@ class _DayContext:
     auth: np.ndarray
     like_self: np.ndarray
     pop: np.ndarray
+    topic_powered: np.ndarray
+    like_powered: np.ndarray
 
 
 class RankedLists(Mapping[str, list[RankedPaper]]):
@@ -330,6 +348,7 @@ def _collect(subscribers: Sequence[Subscriber], resolver: LikeResolver) -> _Item
     like_papers: list[Paper] = []
     excludes: dict[str, int] = {}
     authors: dict[str, int] = {}
+    resolved: dict[str, int] = {}  # like entry -> index in like_papers, -1 if unknown
     sp_, sl, se, sa = [], [], [], []
     for s in subscribers:
         sp_.append(
@@ -337,12 +356,18 @@ def _collect(subscribers: Sequence[Subscriber], resolver: LikeResolver) -> _Item
         )
         ids: set[int] = set()
         for entry in s.like:
-            paper = resolver.resolve(entry)
-            if paper is not None:
-                if paper.key not in likes:
-                    likes[paper.key] = len(like_papers)
-                    like_papers.append(paper)
-                ids.add(likes[paper.key])
+            k = resolved.get(entry)
+            if k is None:
+                paper = resolver.resolve(entry)
+                k = -1
+                if paper is not None:
+                    if paper.key not in likes:
+                        likes[paper.key] = len(like_papers)
+                        like_papers.append(paper)
+                    k = likes[paper.key]
+                resolved[entry] = k
+            if k >= 0:
+                ids.add(k)
         sl.append(sorted(ids))
         se.append(
             sorted({excludes.setdefault(x.strip(), len(excludes)) for x in s.exclude if x.strip()})
@@ -364,15 +389,39 @@ def _membership(rows: Sequence[Sequence[int]], n_items: int, normalise: bool) ->
     return sp.csr_matrix((data.astype(np.float32), indices, indptr), shape=(len(rows), n_items))
 
 
-def _power_mean(item_scores: np.ndarray, rows: Sequence[Sequence[int]], p: float) -> np.ndarray:
-    """Row i: (mean over rows[i] of item_scores**p) ** (1/p); 0 where rows[i] is empty."""
-    n = item_scores.shape[1]
-    if item_scores.shape[0] == 0 or not any(rows):
+def _powered(item_scores: np.ndarray, p: float) -> np.ndarray:
+    """clip(item_scores, 0, 1) ** p, once per day (not once per block of subscribers)."""
+    clipped: np.ndarray = np.clip(item_scores, 0.0, 1.0).astype(np.float32)
+    if p == 1.0:
+        return clipped
+    out: np.ndarray = np.power(clipped, p, dtype=np.float32)
+    return out
+
+
+def _root(mean: np.ndarray, p: float) -> np.ndarray:
+    """mean ** (1/p) in place; repeated square roots when p is 2, 4 or 8 (much faster)."""
+    np.maximum(mean, 0.0, out=mean)
+    if p == 1.0:
+        return mean
+    if p in (2.0, 4.0, 8.0):
+        for _ in range(int(math.log2(p))):
+            np.sqrt(mean, out=mean)
+        return mean
+    np.power(mean, 1.0 / p, out=mean)
+    return mean
+
+
+def _power_mean(powered: np.ndarray, rows: Sequence[Sequence[int]], p: float) -> np.ndarray:
+    """Row i: (mean over rows[i] of item_scores**p) ** (1/p); 0 where rows[i] is empty.
+
+    `powered` is `_powered(item_scores, p)`.
+    """
+    n = powered.shape[1]
+    if powered.shape[0] == 0 or not any(rows):
         return np.zeros((len(rows), n), dtype=np.float32)
-    m = _membership(rows, item_scores.shape[0], normalise=True)
-    powered = np.power(np.clip(item_scores, 0.0, 1.0), p, dtype=np.float32)
+    m = _membership(rows, powered.shape[0], normalise=True)
     mean = np.asarray(m @ powered, dtype=np.float32)
-    return np.power(np.maximum(mean, 0.0), 1.0 / p, dtype=np.float32)
+    return _root(mean, p)
 
 
 def _any(item_mask: np.ndarray, rows: Sequence[Sequence[int]], n: int) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 
 from digest.errors import ConfigError
 from digest.models import Paper
-from digest.rank.categories import describe
+from digest.rank.categories import describe, describe_parts
 from digest.rank.engine import Engine
 from digest.rank.lexical import LexicalIndex
 from digest.rank.static import StaticEncoder
@@ -55,6 +55,8 @@ class Fusion:
     prf_k: int = 5
     title_repeat: int = 2  # the title counts this many times in a paper's text
     describe: bool = True  # embed arXiv's scope note with a topic that names a category
+    describe_split: bool = False  # ... as the mean of the name's and the note's vectors
+    like_alpha: float | None = None  # weight of the semantic score for likes (None: alpha)
     center_likes: bool = True  # compare liked and new papers after removing the day's mean
 
 
@@ -107,8 +109,8 @@ class SemanticModel:
             return np.zeros((0, self.encoder.dims), dtype=np.float32)
         return np.stack([np.asarray(found[k], dtype=np.float32) for k in keys])
 
-    def embed_phrases(self, phrases: Sequence[str]) -> np.ndarray:
-        texts = [describe(p) if self.fusion.describe else p for p in phrases]
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for free texts (topic phrases, scope notes), cached under "phrase:<text>"."""
         keys = [f"phrase:{t}" for t in texts]
         found = self.cache.get(keys, self.model_id)
         missing = sorted({t for t, k in zip(texts, keys, strict=True) if k not in found})
@@ -117,9 +119,25 @@ class SemanticModel:
             new = {f"phrase:{t}": fresh[i] for i, t in enumerate(missing)}
             self.cache.put(new, self.model_id)
             found = {**found, **new}
-        if not phrases:
+        if not texts:
             return np.zeros((0, self.encoder.dims), dtype=np.float32)
         return np.stack([np.asarray(found[k], dtype=np.float32) for k in keys])
+
+    def embed_phrases(self, phrases: Sequence[str]) -> np.ndarray:
+        f = self.fusion
+        if not f.describe:
+            return self.embed_texts(phrases)
+        if not f.describe_split:
+            return self.embed_texts([describe(p) for p in phrases])
+        # A category's name and its scope note each give a vector; the topic is their mean.
+        parts = [describe_parts(p) for p in phrases]
+        flat = self.embed_texts([t for ts in parts for t in ts])
+        out = np.zeros((len(phrases), self.encoder.dims), dtype=np.float32)
+        start = 0
+        for i, ts in enumerate(parts):
+            out[i] = flat[start : start + len(ts)].mean(axis=0)
+            start += len(ts)
+        return _unit(out)
 
     def prepare(self, papers: Sequence[Paper], history: Sequence[Paper]) -> SemanticDay:
         return SemanticDay(LexicalIndex.build(papers, history), self.embed_papers(papers))
@@ -154,18 +172,22 @@ class SemanticModel:
             liked_vectors = _unit(liked_vectors - mean)
             candidates = _unit(candidates - mean)
         cos = liked_vectors @ candidates.T
-        return self._fuse(cos, lex, f.like_zero, f.like_full)
+        alpha = f.alpha if f.like_alpha is None else f.like_alpha
+        return self._fuse(cos, lex, f.like_zero, f.like_full, alpha)
 
-    def _fuse(self, cos: np.ndarray, lex: np.ndarray, zero: float, full: float) -> np.ndarray:
+    def _fuse(
+        self, cos: np.ndarray, lex: np.ndarray, zero: float, full: float, alpha: float | None = None
+    ) -> np.ndarray:
+        a = self.fusion.alpha if alpha is None else alpha
         sem = np.clip((cos - zero) / (full - zero), 0.0, 1.0)
-        out: np.ndarray = (self.fusion.alpha * sem + (1.0 - self.fusion.alpha) * lex).astype(
-            np.float32
-        )
+        out: np.ndarray = (a * sem + (1.0 - a) * lex).astype(np.float32)
         return out
 
 
-# Tuned for the full encoder on the dev days (bench/rank_eval.py, RANKING.md).
-ONNX_FUSION = Fusion(title_repeat=1)
+# Tuned for the full encoder on the dev days only (bench/rank_eval.py, RANKING.md): the
+# paper text is "title. abstract" as MiniLM was trained on; likes saturate at a centred
+# cosine of 0.5 (0.3 gave many ties at 1.0); a light pseudo-relevance feedback step.
+ONNX_FUSION = Fusion(title_repeat=1, like_full=0.50, prf_weight=0.25, prf_k=5)
 
 
 def _unit(m: np.ndarray) -> np.ndarray:
