@@ -12,7 +12,7 @@ Work is split so that nothing is done per (subscriber, paper) in Python:
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -148,6 +148,9 @@ class Engine:
             pop,
             _powered(topic, self.topic_power),
             _powered(like, self.like_power),
+            sp.csr_matrix(excl),
+            sp.csr_matrix(like_self),
+            sp.csr_matrix(auth),
         )
         result = RankedLists(self, ctx, subscribers)
         for start in range(0, len(subscribers), BLOCK):
@@ -181,10 +184,14 @@ class Engine:
         has_profile = np.array([bool(s.topics or s.like) for s in subs])
         w = np.array([min(max(s.popularity, 0.0), 1.0) for s in subs], dtype=np.float32)
         w = np.where(has_profile, w, 1.0).astype(np.float32)
-        score = (1.0 - w)[:, None] * rel + w[:, None] * ctx.pop[None, :]
-        excluded = _any(ctx.excl, [ctx.items.sub_excludes[i] for i in block], n)
-        excluded |= _any(ctx.like_self, [ctx.items.sub_likes[i] for i in block], n)
-        followed = _any(ctx.auth, [ctx.items.sub_authors[i] for i in block], n)
+        if w.any():
+            score = rel * (1.0 - w)[:, None]
+            score += w[:, None] * ctx.pop[None, :]
+        else:
+            score = rel
+        excluded = _any(ctx.excl_sparse, [ctx.items.sub_excludes[i] for i in block], n)
+        excluded |= _any(ctx.like_self_sparse, [ctx.items.sub_likes[i] for i in block], n)
+        followed = _any(ctx.auth_sparse, [ctx.items.sub_authors[i] for i in block], n)
         if lift:
             passing = np.ones_like(excluded)
         else:
@@ -197,7 +204,9 @@ class Engine:
         if eligible is not None:
             passing &= _eligible_mask(subs, eligible, ctx.index, n)
         # Followed authors sort first: lift them by more than any score can reach.
-        order_key = np.where(passing, score + 2.0 * followed, -np.inf)
+        order_key = score.copy()
+        order_key[followed] += np.float32(2.0)
+        order_key[~passing] = -np.inf
         limit = n if lift else max(1, max(s.max_papers for s in subs))
         limit = min(limit, n)
         if limit < n:
@@ -272,6 +281,9 @@ class _DayContext:
     pop: np.ndarray
     topic_powered: np.ndarray
     like_powered: np.ndarray
+    excl_sparse: sp.csr_matrix
+    like_self_sparse: sp.csr_matrix
+    auth_sparse: sp.csr_matrix
 
 
 class RankedLists(Mapping[str, list[RankedPaper]]):
@@ -343,38 +355,50 @@ def _short(title: str, limit: int = 80) -> str:
 
 
 def _collect(subscribers: Sequence[Subscriber], resolver: LikeResolver) -> _Items:
-    phrases: dict[str, int] = {}
-    likes: dict[str, int] = {}
+    """Distinct items, and each subscriber's item indices (profiles that repeat are
+    looked up once: many subscribers share the same topics, exclusions or authors)."""
     like_papers: list[Paper] = []
+    likes: dict[str, int] = {}
+    resolved: dict[str, int] = {}  # like entry -> index in like_papers, -1 if unknown
+
+    def like_index(entry: str) -> int:
+        k = resolved.get(entry)
+        if k is None:
+            paper = resolver.resolve(entry)
+            k = -1
+            if paper is not None:
+                if paper.key not in likes:
+                    likes[paper.key] = len(like_papers)
+                    like_papers.append(paper)
+                k = likes[paper.key]
+            resolved[entry] = k
+        return k
+
+    def strings(seen: dict[str, int]) -> Callable[[tuple[str, ...]], list[int]]:
+        def index(values: tuple[str, ...]) -> list[int]:
+            return sorted({seen.setdefault(v.strip(), len(seen)) for v in values if v.strip()})
+
+        return index
+
+    phrases: dict[str, int] = {}
     excludes: dict[str, int] = {}
     authors: dict[str, int] = {}
-    resolved: dict[str, int] = {}  # like entry -> index in like_papers, -1 if unknown
-    sp_, sl, se, sa = [], [], [], []
+    kinds: list[tuple[Callable[[tuple[str, ...]], list[int]], list[list[int]]]] = [
+        (strings(phrases), []),
+        (lambda entries: sorted({k for k in map(like_index, entries) if k >= 0}), []),
+        (strings(excludes), []),
+        (strings(authors), []),
+    ]
+    memo: list[dict[tuple[str, ...], list[int]]] = [{}, {}, {}, {}]
     for s in subscribers:
-        sp_.append(
-            sorted({phrases.setdefault(t.strip(), len(phrases)) for t in s.topics if t.strip()})
-        )
-        ids: set[int] = set()
-        for entry in s.like:
-            k = resolved.get(entry)
-            if k is None:
-                paper = resolver.resolve(entry)
-                k = -1
-                if paper is not None:
-                    if paper.key not in likes:
-                        likes[paper.key] = len(like_papers)
-                        like_papers.append(paper)
-                    k = likes[paper.key]
-                resolved[entry] = k
-            if k >= 0:
-                ids.add(k)
-        sl.append(sorted(ids))
-        se.append(
-            sorted({excludes.setdefault(x.strip(), len(excludes)) for x in s.exclude if x.strip()})
-        )
-        sa.append(
-            sorted({authors.setdefault(a.strip(), len(authors)) for a in s.authors if a.strip()})
-        )
+        for (index, out), cache, values in zip(
+            kinds, memo, (s.topics, s.like, s.exclude, s.authors), strict=True
+        ):
+            got = cache.get(values)
+            if got is None:
+                got = cache[values] = index(values)
+            out.append(got)
+    sp_, sl, se, sa = (out for _, out in kinds)
     return _Items(list(phrases), like_papers, list(excludes), list(authors), sp_, sl, se, sa)
 
 
@@ -424,11 +448,15 @@ def _power_mean(powered: np.ndarray, rows: Sequence[Sequence[int]], p: float) ->
     return _root(mean, p)
 
 
-def _any(item_mask: np.ndarray, rows: Sequence[Sequence[int]], n: int) -> np.ndarray:
-    if item_mask.shape[0] == 0 or not any(rows):
-        return np.zeros((len(rows), n), dtype=bool)
+def _any(item_mask: sp.csr_matrix, rows: Sequence[Sequence[int]], n: int) -> np.ndarray:
+    """Row i: the papers that any of the items rows[i] marks (masks are sparse)."""
+    out = np.zeros((len(rows), n), dtype=bool)
+    if item_mask.shape[0] == 0 or item_mask.nnz == 0 or not any(rows):
+        return out
     m = _membership(rows, item_mask.shape[0], normalise=False)
-    return np.asarray(m @ item_mask) > 0
+    hits = sp.coo_matrix(m @ item_mask)
+    out[hits.row, hits.col] = hits.data > 0
+    return out
 
 
 def _phrase_mask(day_words: Sequence[Sequence[str]], phrases: Sequence[str]) -> np.ndarray:
