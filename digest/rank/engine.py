@@ -166,6 +166,11 @@ class Engine:
         rel_l = _power_mean(
             ctx.like_powered, [ctx.items.sub_likes[i] for i in block], self.like_power
         )
+        lift = float(getattr(self.model, "like_lift", 1.0))
+        if lift == 2.0:  # a monotone recalibration of like relevance (see semantic.Fusion)
+            rel_l *= 2.0 - rel_l  # = 1 - (1 - x) ** 2, without a slow power
+        elif lift != 1.0:
+            rel_l = 1.0 - np.power(1.0 - rel_l, lift, dtype=np.float32)
         out: np.ndarray = np.maximum(rel_t, rel_l, out=rel_t)
         return out
 
