@@ -78,7 +78,7 @@ HISTORY = (
 )
 
 
-@pytest.fixture(params=["lexical", "auto"])
+@pytest.fixture(params=["lexical", "static", "auto"])
 def ranker(request: pytest.FixtureRequest) -> Ranker:
     return make_ranker(request.param, MemoryEmbeddingCache())
 
