@@ -52,8 +52,9 @@ class Settings(BaseSettings):
     )
     # Where .eml files go when no SMTP server is configured.
     outbox_dir: Path = Path("outbox")
-    # Which ranker: "auto" (semantic when installed, else lexical), "semantic" or "lexical".
-    ranker: Literal["auto", "semantic", "lexical"] = "auto"
+    # Which ranker: "auto" (MiniLM ONNX, else the static table, else BM25), "onnx", "static",
+    # "semantic" (the best available embedding route) or "lexical" (BM25 only).
+    ranker: Literal["auto", "onnx", "static", "semantic", "lexical"] = "auto"
     # HTTP sources: seconds between two requests to one host, per-request timeout, retries.
     http_min_delay: float = Field(default=1.0, ge=0)
     http_timeout: float = Field(default=30.0, gt=0)
