@@ -102,12 +102,16 @@ class LexicalIndex:
 
     def like_scores(self, liked: Sequence[Paper]) -> np.ndarray:
         """(len(liked), N) TF-IDF cosine between each liked paper and each candidate, 0..1."""
+        raw = self.like_cosines(liked)
+        out: np.ndarray = np.clip(raw / LIKE_FULL_COSINE, 0.0, 1.0).astype(np.float32)
+        return out
+
+    def like_cosines(self, liked: Sequence[Paper]) -> np.ndarray:
+        """(len(liked), N) raw TF-IDF cosine between each liked paper and each candidate."""
         n = self.bm25.shape[0]
         if not liked:
-            return np.zeros((0, n), dtype=np.float32)
-        q = self.vectorise(liked)
-        raw = (q @ self.tfidf.T).toarray()
-        out: np.ndarray = np.clip(raw / LIKE_FULL_COSINE, 0.0, 1.0).astype(np.float32)
+            return np.zeros((0, n), dtype=np.float64)
+        out: np.ndarray = (self.vectorise(liked) @ self.tfidf.T).toarray()
         return out
 
     def vectorise(self, papers: Sequence[Paper]) -> sp.csr_matrix:
