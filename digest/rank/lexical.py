@@ -7,9 +7,8 @@ phrase (and the phrase itself) is as prominent as a title mention; 0 means nothi
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,49 +34,54 @@ class LexicalIndex:
     bm25: sp.csr_matrix  # (N papers, V): saturated, length-normalised term weights
     tfidf: sp.csr_matrix  # (N papers, V): l2-normalised sublinear TF-IDF for "more like this"
     unseen_idf: float
+    # Term ids and field-weighted counts of every indexed paper (today's and the
+    # background), by key: a liked paper from an earlier day is not tokenised again.
+    bags: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, papers: Sequence[Paper], background: Sequence[Paper] = ()) -> LexicalIndex:
-        """Index `papers`; document frequencies also count `background` (earlier days)."""
-        counts = [_field_counts(p) for p in papers]
-        seen = {p.key for p in papers}
-        df: Counter[str] = Counter()
-        for c in counts:
-            df.update(c.keys())
-        n_docs = len(papers)
-        for p in background:
-            if p.key not in seen:
-                seen.add(p.key)
-                df.update(_field_counts(p).keys())
-                n_docs += 1
-        vocab = {t: i for i, t in enumerate(sorted(df))}
-        idf = np.array(
-            [math.log(1.0 + (n_docs - df[t] + 0.5) / (df[t] + 0.5)) for t in sorted(df)],
-            dtype=np.float64,
-        )
-        lengths = np.array([sum(c.values()) for c in counts], dtype=np.float64)
+        """Index `papers`; document frequencies also count `background` (earlier days).
+
+        Each paper is tokenised once; the vocabulary, document frequencies and both
+        matrices are then built from flat arrays of term ids (no per-term Python work).
+        """
+        vocab: dict[str, int] = {}
+        bags: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        docs: list[Paper] = []
+        for p in [*papers, *background]:
+            if p.key in bags:
+                continue
+            counts = _field_counts(p)
+            ids = np.fromiter(
+                (vocab.setdefault(t, len(vocab)) for t in counts), dtype=np.int64, count=len(counts)
+            )
+            bags[p.key] = (ids, np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+            docs.append(p)
+        n_today = len(papers)
+        n_docs = len(docs)
+        all_ids = [bags[p.key][0] for p in docs]
+        flat = np.concatenate(all_ids) if all_ids else np.zeros(0, dtype=np.int64)
+        df = np.bincount(flat, minlength=len(vocab)).astype(np.float64)
+        idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+        today = [bags[p.key] for p in papers]
+        lens = np.array([len(ids) for ids, _ in today], dtype=np.int64)
+        indptr = np.zeros(n_today + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum(lens)
+        col_arr = np.concatenate([ids for ids, _ in today]) if today else flat[:0]
+        tf_arr = np.concatenate([tf for _, tf in today]) if today else np.zeros(0, dtype=np.float64)
+        row_arr = np.repeat(np.arange(n_today), lens)
+        lengths = np.array([tf.sum() for _, tf in today], dtype=np.float64)
         avg = float(lengths.mean()) if len(lengths) and lengths.mean() > 0 else 1.0
-        rows: list[int] = []
-        cols: list[int] = []
-        tf: list[float] = []
-        for i, c in enumerate(counts):
-            for t, f in c.items():
-                rows.append(i)
-                cols.append(vocab[t])
-                tf.append(f)
-        tf_arr = np.array(tf, dtype=np.float64)
-        row_arr = np.array(rows, dtype=np.int64)
-        col_arr = np.array(cols, dtype=np.int64)
-        norm = K1 * (1.0 - B + B * lengths[row_arr] / avg) if len(tf) else tf_arr
+        norm = K1 * (1.0 - B + B * lengths[row_arr] / avg)
         sat = tf_arr * (K1 + 1.0) / (tf_arr + norm)
-        shape = (len(papers), len(vocab))
-        bm25 = sp.csr_matrix((sat, (row_arr, col_arr)), shape=shape)
-        w = (1.0 + np.log(np.maximum(tf_arr, 1e-9))).clip(min=0.1) * idf[col_arr]
-        tfidf = sp.csr_matrix((w, (row_arr, col_arr)), shape=shape)
-        row_norm = np.sqrt(np.asarray(tfidf.multiply(tfidf).sum(axis=1)).ravel())
-        tfidf = sp.csr_matrix(sp.diags(1.0 / np.maximum(row_norm, 1e-12)) @ tfidf)
+        shape = (n_today, len(vocab))
+        bm25 = sp.csr_matrix((sat, col_arr, indptr), shape=shape)
+        w = _sublinear(tf_arr) * idf[col_arr]
+        row_norm = np.sqrt(np.bincount(row_arr, weights=w * w, minlength=n_today))
+        w /= np.maximum(row_norm, 1e-12)[row_arr]
+        tfidf = sp.csr_matrix((w, col_arr, indptr), shape=shape)
         unseen = math.log(1.0 + (n_docs + 0.5) / 1.5)
-        return cls(vocab, idf, bm25, tfidf, unseen)
+        return cls(vocab, idf, bm25, tfidf, unseen, bags)
 
     def phrase_scores(self, phrases: Sequence[str]) -> np.ndarray:
         """(len(phrases), N) BM25 of each phrase, scaled so a full title match is 1."""
@@ -116,19 +120,35 @@ class LexicalIndex:
 
     def vectorise(self, papers: Sequence[Paper]) -> sp.csr_matrix:
         """TF-IDF vectors in this index's vocabulary (words unknown to it are dropped)."""
-        rows: list[int] = []
-        cols: list[int] = []
-        vals: list[float] = []
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
         for i, p in enumerate(papers):
-            for t, f in _field_counts(p).items():
-                j = self.vocab.get(t)
-                if j is not None:
-                    rows.append(i)
-                    cols.append(j)
-                    vals.append((1.0 + math.log(f)) * float(self.idf[j]) if f >= 1 else 0.1)
-        m = sp.csr_matrix((vals, (rows, cols)), shape=(len(papers), len(self.vocab)))
-        norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
-        return sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ m)
+            bag = self.bags.get(p.key)
+            if bag is None:
+                counts = _field_counts(p)
+                known = [(self.vocab[t], f) for t, f in counts.items() if t in self.vocab]
+                bag = (
+                    np.array([j for j, _ in known], dtype=np.int64),
+                    np.array([f for _, f in known], dtype=np.float64),
+                )
+            ids, tf = bag
+            rows.append(np.full(len(ids), i, dtype=np.int64))
+            cols.append(ids)
+            vals.append(_sublinear(tf) * self.idf[ids])
+        shape = (len(papers), len(self.vocab))
+        if not rows:
+            return sp.csr_matrix(shape, dtype=np.float64)
+        r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        norms = np.sqrt(np.bincount(r, weights=v * v, minlength=len(papers)))
+        v = v / np.maximum(norms, 1e-12)[r]
+        return sp.csr_matrix((v, (r, c)), shape=shape)
+
+
+def _sublinear(tf: np.ndarray) -> np.ndarray:
+    """1 + log(tf), floored at 0.1 (field weights make counts fractional)."""
+    out: np.ndarray = (1.0 + np.log(np.maximum(tf, 1e-9))).clip(min=0.1)
+    return out
 
 
 def _field_counts(paper: Paper) -> dict[str, float]:
