@@ -13,6 +13,10 @@ from aiosmtpd.controller import Controller
 from smtp_server import RecordingHandler, RefusingHandler
 
 from digest.cli import main
+from digest.models import Subscriber
+from digest.rank import make_ranker
+from digest.sources import parse_saved_page
+from digest.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PAGES = ROOT / "examples" / "pages"
@@ -20,9 +24,35 @@ EXAMPLE_PAGES = ROOT / "examples" / "pages"
 Run = Callable[..., tuple[int, str, str]]
 
 
+@pytest.fixture(scope="session")
+def warm_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database holding only the embeddings of the example papers, made once.
+
+    Embedding 455 papers takes the default ranker several seconds; tests about the
+    pipeline start from this copy so they pay it once. The papers themselves are not in
+    it: every run still reads, stores and ranks them for real.
+    """
+    path = tmp_path_factory.mktemp("warm") / "digest.db"
+    store = Store.open(f"sqlite:///{path}")
+    papers = [p for f in sorted(EXAMPLE_PAGES.glob("*.txt")) for p in parse_saved_page(f)]
+    make_ranker("auto", cache=store).rank(papers, [Subscriber("warm@example.org", topics=("x",))])
+    store.close()
+    return path
+
+
 @pytest.fixture
-def run(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> Run:
-    """Run `digest ARGS...` in a clean temp folder; return (exit code, stdout, stderr)."""
+def run(
+    clean_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+    warm_database: Path,
+) -> Run:
+    """Run `digest ARGS...` in a clean temp folder; return (exit code, stdout, stderr).
+
+    The folder starts with the warm embeddings database unless the test is marked `cold`.
+    """
+    if request.node.get_closest_marker("cold") is None:
+        shutil.copy(warm_database, clean_env / "digest.db")
 
     def invoke(*args: str) -> tuple[int, str, str]:
         code = 0
@@ -60,6 +90,7 @@ def eml_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.eml")) if folder.exists() else []
 
 
+@pytest.mark.cold
 def test_first_run_on_the_bundled_example_then_nothing_new(run: Run, clean_env: Path) -> None:
     code, out, err = run("send-now")
     assert code == 0, err
@@ -193,6 +224,7 @@ def test_dry_run_sends_and_records_nothing(run: Run, clean_env: Path) -> None:
         ),
     ],
 )
+@pytest.mark.cold
 def test_config_errors_are_one_line_and_send_nothing(
     run: Run, clean_env: Path, subscribers: str, expected: str
 ) -> None:
