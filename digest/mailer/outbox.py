@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
 from email.message import EmailMessage
-from email.utils import parseaddr
+from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 
 from digest.config import Settings
@@ -30,8 +31,10 @@ class OutboxMailer:
     async def send(self, message: EmailMessage) -> str:
         """Write atomically (temp file, then rename) so a reader never sees half a message."""
         recipient = parseaddr(str(message["To"]))[1] or "unknown"
-        message_id = str(message["Message-ID"]).strip("<>").split("@")[0]
-        name = f"{_UNSAFE.sub('_', recipient)}-{_UNSAFE.sub('_', message_id)}.eml"
+        sent = parsedate_to_datetime(str(message["Date"])) if message["Date"] else None
+        stamp = f"{sent:%Y%m%d-%H%M%S}-" if sent else ""
+        unique = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:8]
+        name = f"{_UNSAFE.sub('_', recipient)}-{stamp}{unique}.eml"
         target = self.folder / name
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
