@@ -182,7 +182,7 @@ def preview(
     today = _today(list_date, now)
     with open_app(settings, config) as app:
         _print_source_errors(_fetch_with_progress(app, list_date, now))
-        plans, _ = pipeline.plan_digests(
+        (plan,) = pipeline.plan_digests(
             app.store,
             app.ranker,
             [subscriber],
@@ -190,13 +190,13 @@ def preview(
             day=today,
             new_subscriber_days=settings.new_subscriber_days,
         )
-        message = render_message(plans[0][0], app.templates, sender=settings.from_address, now=now)
+        message = render_message(plan.digest, app.templates, sender=settings.from_address, now=now)
     html_part = message.get_body(preferencelist=("html",))
     assert html_part is not None
     target = output or Path("preview") / f"{subscriber.email}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(html_part.get_content(), encoding="utf-8")
-    if not plans[0][0].papers:
+    if not plan.digest.papers:
         click.echo(f"{subscriber.email}: nothing new to send", err=True)
     click.echo(str(target))
 

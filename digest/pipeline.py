@@ -93,6 +93,15 @@ def _source_failed(report: SourceReport, error: SourceError) -> None:
     report.errors.append(str(error))
 
 
+@dataclass(frozen=True, slots=True)
+class DigestPlan:
+    """One subscriber's next digest and what recording it will change."""
+
+    digest: Digest
+    paper_ids: tuple[int, ...]  # store row ids of the digest's papers
+    seen_through: int  # the subscriber's progress once the digest is recorded
+
+
 def plan_digests(
     store: Store,
     ranker: Ranker,
@@ -101,12 +110,8 @@ def plan_digests(
     now: datetime,
     day: date,
     new_subscriber_days: int,
-) -> tuple[list[tuple[Digest, dict[str, int], int]], dict[str, int]]:
-    """Rank each subscriber's unconsidered papers.
-
-    Returns, per subscriber, the digest, the row ids of its papers, and how far its
-    seen-set reaches once this digest is recorded; plus how many papers each considered.
-    """
+) -> list[DigestPlan]:
+    """Rank each subscriber's papers that no earlier digest considered."""
     emails = [s.email for s in subscribers]
     candidates = store.candidates(emails, now, new_subscriber_days)
     history = _history_for_likes(store, subscribers, candidates.papers)
@@ -114,14 +119,17 @@ def plan_digests(
         candidates.papers, subscribers, history=history, eligible=candidates.eligible
     )
     plans = []
-    considered = {}
     for sub in subscribers:
         chosen: list[RankedPaper] = ranked.get(sub.email, [])
-        considered[sub.email] = len(candidates.eligible.get(sub.email, ()))
-        digest = Digest(sub, tuple(chosen), day, considered=considered[sub.email])
-        ids = {r.paper.key: candidates.ids[r.paper.key] for r in chosen}
-        plans.append((digest, ids, candidates.seen_through.get(sub.email, 0)))
-    return plans, considered
+        considered = len(candidates.eligible.get(sub.email, ()))
+        plans.append(
+            DigestPlan(
+                Digest(sub, tuple(chosen), day, considered=considered),
+                tuple(candidates.ids[r.paper.key] for r in chosen),
+                candidates.seen_through.get(sub.email, 0),
+            )
+        )
+    return plans
 
 
 def _history_for_likes(
@@ -157,54 +165,45 @@ async def send_digests(
     dry_run: bool = False,
 ) -> list[SubscriberReport]:
     """Rank, render and send each subscriber's digest; record what the mailer accepted."""
-    plans, considered = plan_digests(
+    plans = plan_digests(
         store, ranker, subscribers, now=now, day=day, new_subscriber_days=new_subscriber_days
     )
     reports = []
-    for digest, ids, seen_through in plans:
-        email = digest.subscriber.email
+    for plan in plans:
+        digest = plan.digest
+        email, considered = digest.subscriber.email, digest.considered
         if not digest.papers:
-            status = "nothing new" if considered[email] == 0 else "no matching papers"
+            status = "nothing new" if considered == 0 else "no matching papers"
             if not dry_run:
-                store.mark_considered(email, seen_through, now)
-            reports.append(SubscriberReport(email, considered[email], 0, status))
+                store.mark_considered(email, plan.seen_through, now)
+            reports.append(SubscriberReport(email, considered, 0, status))
             continue
         message = render_message(digest, env, sender=sender, now=now)
         if dry_run:
-            reports.append(
-                SubscriberReport(email, considered[email], len(digest.papers), "dry run")
-            )
+            reports.append(SubscriberReport(email, considered, len(digest.papers), "dry run"))
             continue
-        reports.append(
-            await _send_one(store, mailer, message, digest, ids, seen_through, now, considered)
-        )
+        reports.append(await _send_one(store, mailer, message, plan, now))
     return reports
 
 
 async def _send_one(
-    store: Store,
-    mailer: Mailer,
-    message: EmailMessage,
-    digest: Digest,
-    ids: dict[str, int],
-    seen_through: int,
-    now: datetime,
-    considered: dict[str, int],
+    store: Store, mailer: Mailer, message: EmailMessage, plan: DigestPlan, now: datetime
 ) -> SubscriberReport:
-    email = digest.subscriber.email
+    email, considered = plan.digest.subscriber.email, plan.digest.considered
     try:
         where = await mailer.send(message)
     except SendError as exc:
         # Nothing recorded: the same papers stay unsent and are tried again next run.
         log.warning("event=send_failed subscriber=%s error=%s", email, exc)
-        return SubscriberReport(email, considered[email], 0, "failed", error=str(exc))
+        return SubscriberReport(email, considered, 0, "failed", error=str(exc))
     store.record_delivery(
         email,
-        list(ids.values()),
+        plan.paper_ids,
         message_id=str(message["Message-ID"]),
         destination=where,
-        seen_through=seen_through,
+        seen_through=plan.seen_through,
         now=now,
     )
-    log.info("event=digest_sent subscriber=%s papers=%d where=%s", email, len(ids), where)
-    return SubscriberReport(email, considered[email], len(ids), "sent", where=where)
+    n = len(plan.paper_ids)
+    log.info("event=digest_sent subscriber=%s papers=%d where=%s", email, n, where)
+    return SubscriberReport(email, considered, n, "sent", where=where)
