@@ -295,3 +295,22 @@ def test_rank_reads_any_saved_page_format(run: Run, page: Path) -> None:
     ]
     scores = [p["score"] for p in lines[0]["papers"]]
     assert scores == sorted(scores, reverse=True) and len(scores) > 10
+
+
+@pytest.mark.cold
+def test_exactly_once_on_either_database(
+    run: Run, clean_env: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_DATABASE_URL", database_url)
+    monkeypatch.setenv("DIGEST_RANKER", "lexical")
+    pages = clean_env / "pages"
+    pages.mkdir()
+    shutil.copy(EXAMPLE_PAGES / "002_f9597088ed713dd6.txt", pages)
+    config = write_config(clean_env, pages, TWO_SUBSCRIBERS.replace("max_papers = 3", ""))
+    code, out, err = run("send-now", "--config", str(config))
+    assert code == 0, err
+    first = len(eml_files(clean_env / "outbox"))
+    assert first >= 1
+    code, out, _ = run("send-now", "--config", str(config))
+    assert code == 0 and out.count("nothing new") == 2
+    assert len(eml_files(clean_env / "outbox")) == first
