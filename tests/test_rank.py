@@ -298,3 +298,24 @@ def test_result_is_a_lazy_mapping_of_every_subscriber(ranker: Ranker) -> None:
     assert ranked["a@x"] == ranked["a@x"]  # built on each lookup, the same each time
     assert ranked["c@x"][0].paper.arxiv_id == "2501.00007"  # trending: most upvotes first
     assert ranker.rank([], subs) == {"a@x": [], "b@x": [], "c@x": []}
+
+
+def test_lexical_index_reuses_indexed_bags_exactly() -> None:
+    import numpy as np
+
+    from digest.rank.lexical import LexicalIndex
+
+    day = [
+        Paper(title="Graph neural networks", abstract="Message passing on graphs.", arxiv_id="1"),
+        Paper(title="Speech recognition", abstract="Acoustic models for speech.", arxiv_id="2"),
+        Paper(title="Graph transformers", abstract="Attention over graph nodes.", arxiv_id="3"),
+    ]
+    liked = Paper(title="Graph learning", abstract="Neural message passing.", arxiv_id="4")
+    with_bag = LexicalIndex.build(day, [liked])
+    assert liked.key in with_bag.bags
+    fresh = LexicalIndex(
+        with_bag.vocab, with_bag.idf, with_bag.bm25, with_bag.tfidf, with_bag.unseen_idf
+    )
+    assert np.allclose(with_bag.like_cosines([liked]), fresh.like_cosines([liked]))
+    scores = with_bag.like_cosines([liked])[0]
+    assert scores[0] > scores[1] and scores[2] > scores[1]
