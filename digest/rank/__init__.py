@@ -7,6 +7,7 @@ Its `name` says which one is active. Scores and thresholds are on a 0..1 scale.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -16,6 +17,8 @@ from digest.errors import ConfigError
 from digest.models import Paper, RankedPaper, Subscriber
 from digest.rank.engine import DEFAULT_MIN_SCORE, Engine
 from digest.rank.lexical import LexicalIndex
+
+log = logging.getLogger(__name__)
 
 
 class EmbeddingCache(Protocol):
@@ -99,9 +102,10 @@ def make_ranker(kind: str = "auto", cache: EmbeddingCache | None = None) -> Rank
             route="auto" if kind in ("auto", "semantic") else kind,
         )
         return semantic
-    except ConfigError:
+    except ConfigError as exc:
         if kind != "auto":
             raise
+        log.warning("event=ranker_fallback route=lexical error=%s", exc)
         return Engine(LexicalModel())
 
 

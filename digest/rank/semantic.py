@@ -15,6 +15,7 @@ liked-paper vectors too, so a subscriber's profile is recomputed only when it ch
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ from digest.rank.static import StaticEncoder
 
 if TYPE_CHECKING:
     from digest.rank import EmbeddingCache
+
+log = logging.getLogger(__name__)
 
 
 class Encoder(Protocol):
@@ -269,6 +272,7 @@ def make_semantic(cache: EmbeddingCache, route: str = "auto") -> Engine:
         except ConfigError as exc:
             if route == "onnx":
                 raise
+            log.warning("event=ranker_fallback route=onnx error=%s", exc)
             errors.append(str(exc))
     try:
         return make_static(cache)
