@@ -319,3 +319,26 @@ def test_lexical_index_reuses_indexed_bags_exactly() -> None:
     assert np.allclose(with_bag.like_cosines([liked]), fresh.like_cosines([liked]))
     scores = with_bag.like_cosines([liked])[0]
     assert scores[0] > scores[1] and scores[2] > scores[1]
+
+
+def test_shared_profiles_rank_as_each_subscriber_alone(ranker: Ranker) -> None:
+    """Subscribers with the same settings are ranked once; each still gets exactly the
+    list they would get alone, whatever else is in the crowd (eligible sets too)."""
+    kinds = [
+        {"topics": ("diffusion models",)},
+        {"topics": ("diffusion models",), "popularity": 0.5},
+        {"topics": ("reinforcement learning", "diffusion models"), "exclude": ("survey",)},
+        {"like": ("1707.06347",)},
+        {"like": ("arXiv:1707.06347v2",), "max_papers": 2},
+        {"authors": ("A. Smith",)},
+        {},
+        {"min_score": 0.0, "topics": ("robot",)},
+    ]
+    subs = [Subscriber(f"s{i}@x", **kinds[i % len(kinds)]) for i in range(40)]  # type: ignore[arg-type]
+    keys = [p.key for p in PAPERS]
+    eligible = {s.email: set(keys[: 3 + i % 5]) for i, s in enumerate(subs)}
+    for kw in ({}, {"eligible": eligible}, {"lift_thresholds": True}):
+        crowd = ranker.rank(PAPERS, subs, history=HISTORY, **kw)
+        for s in subs:
+            one = {"eligible": {s.email: eligible[s.email]}} if "eligible" in kw else kw
+            assert crowd[s.email] == rank_one(ranker, s, **one)

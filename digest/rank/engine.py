@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Protocol
 
 import numpy as np
@@ -55,7 +56,8 @@ class RelevanceModel(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class _Items:
-    """The distinct phrases, liked papers, exclusions and authors of all subscribers."""
+    """The distinct phrases, liked papers, exclusions and authors of all subscribers,
+    and the distinct profiles that name them."""
 
     phrases: list[str]
     likes: list[Paper]
@@ -65,6 +67,14 @@ class _Items:
     sub_likes: list[list[int]]
     sub_excludes: list[list[int]]
     sub_authors: list[list[int]]
+    # Per distinct profile (the lists above are per profile too).
+    has_profile: np.ndarray  # bool: topics or likes given
+    weight: np.ndarray  # float32 popularity weight (1 without a profile)
+    threshold: np.ndarray  # float32 minimum relevance
+    cap: np.ndarray  # int64 most papers sent
+    eligible_cols: list[np.ndarray] | None  # paper indices of each distinct eligible set
+    eligible_of: np.ndarray  # int64 index into eligible_cols
+    limit: int  # candidates taken per row before the exact sort: the largest cap, >= 1
 
 
 def dedupe(papers: Sequence[Paper]) -> list[Paper]:
@@ -121,15 +131,17 @@ class Engine:
     ) -> RankedLists:
         day = dedupe(papers)
         if not day or not subscribers:
-            return RankedLists(self, None, subscribers)
+            return RankedLists(self, None, subscribers, np.zeros(len(subscribers), np.int32))
         resolver = LikeResolver([*history, *day])
-        items = _collect(subscribers, resolver)
+        index = {p.key: i for i, p in enumerate(day)}
+        items, profile_of = _collect(
+            subscribers, resolver, eligible, index, self.default_min_score, lift_thresholds
+        )
         prepared = self.model.prepare(day, dedupe(history))
         topic = self.model.phrase_scores(prepared, items.phrases)
         like = self.model.like_scores(prepared, items.likes)
         day_words = [words(" ".join((p.title, p.abstract, " ; ".join(p.ai_keywords)))) for p in day]
         excl = _phrase_mask(day_words, items.excludes)
-        index = {p.key: i for i, p in enumerate(day)}
         auth = _author_mask(day, items.authors)
         like_self = np.zeros((len(items.likes), len(day)), dtype=np.float32)
         for k, liked in enumerate(items.likes):
@@ -142,99 +154,98 @@ class Engine:
             items,
             topic,
             like,
-            excl,
             auth,
-            like_self,
             pop,
             _powered(topic, self.topic_power),
             _powered(like, self.like_power),
+            _membership(items.sub_phrases, len(items.phrases), normalise=True),
+            _membership(items.sub_likes, len(items.likes), normalise=True),
+            _membership(items.sub_excludes, len(items.excludes), normalise=False),
+            _membership(items.sub_authors, len(items.authors), normalise=False),
             sp.csr_matrix(excl),
             sp.csr_matrix(like_self),
             sp.csr_matrix(auth),
         )
-        result = RankedLists(self, ctx, subscribers)
-        for start in range(0, len(subscribers), BLOCK):
-            block = list(range(start, min(start + BLOCK, len(subscribers))))
-            self._rank_block(ctx, subscribers, block, eligible, lift_thresholds, result)
+        result = RankedLists(self, ctx, subscribers, profile_of)
+        n_profiles = len(items.sub_phrases)
+        for start in range(0, n_profiles, BLOCK):
+            self._rank_block(ctx, start, min(start + BLOCK, n_profiles), lift_thresholds, result)
         return result
 
-    def relevance(self, ctx: _DayContext, block: Sequence[int]) -> np.ndarray:
-        """(len(block), N) relevance in 0..1: the larger of the topic and like power means."""
-        rel_t = _power_mean(
-            ctx.topic_powered, [ctx.items.sub_phrases[i] for i in block], self.topic_power
-        )
-        rel_l = _power_mean(
-            ctx.like_powered, [ctx.items.sub_likes[i] for i in block], self.like_power
-        )
+    def relevance(self, ctx: _DayContext, start: int, stop: int) -> np.ndarray:
+        """(stop - start, N) relevance in 0..1 of profiles start..stop: the larger of the
+        topic and like power means."""
+        n = len(ctx.day)
+        rel_t = _power_mean(ctx.topic_powered, ctx.m_phrases[start:stop], self.topic_power, n)
+        rel_l = _power_mean(ctx.like_powered, ctx.m_likes[start:stop], self.like_power, n)
         lift = float(getattr(self.model, "like_lift", 1.0))
-        if lift == 2.0:  # a monotone recalibration of like relevance (see semantic.Fusion)
-            rel_l *= 2.0 - rel_l  # = 1 - (1 - x) ** 2, without a slow power
-        elif lift != 1.0:
-            rel_l = 1.0 - np.power(1.0 - rel_l, lift, dtype=np.float32)
+        if rel_l is not None:
+            if lift == 2.0:  # a monotone recalibration of like relevance (see semantic.Fusion)
+                rel_l *= 2.0 - rel_l  # = 1 - (1 - x) ** 2, without a slow power
+            elif lift != 1.0:
+                rel_l = 1.0 - np.power(1.0 - rel_l, lift, dtype=np.float32)
+        # A block without topics (or likes) skips that half: both are >= 0, 0 when empty.
+        if rel_t is None:
+            return np.zeros((stop - start, n), dtype=np.float32) if rel_l is None else rel_l
+        if rel_l is None:
+            return rel_t
         out: np.ndarray = np.maximum(rel_t, rel_l, out=rel_t)
         return out
 
     def _rank_block(
-        self,
-        ctx: _DayContext,
-        subscribers: Sequence[Subscriber],
-        block: list[int],
-        eligible: Mapping[str, Collection[str]] | None,
-        lift: bool,
-        result: RankedLists,
+        self, ctx: _DayContext, start: int, stop: int, lift: bool, result: RankedLists
     ) -> None:
+        """Ranks the distinct profiles start..stop (subscribers who share every setting
+        share one profile, so this is done once for all of them)."""
         n = len(ctx.day)
-        subs = [subscribers[i] for i in block]
-        rel = self.relevance(ctx, block)
-        has_profile = np.array([bool(s.topics or s.like) for s in subs])
-        w = np.array([min(max(s.popularity, 0.0), 1.0) for s in subs], dtype=np.float32)
-        w = np.where(has_profile, w, 1.0).astype(np.float32)
-        if w.any():
-            score = rel * (1.0 - w)[:, None]
-            score += w[:, None] * ctx.pop[None, :]
-        else:
-            score = rel
-        excluded = _any(ctx.excl_sparse, [ctx.items.sub_excludes[i] for i in block], n)
-        excluded |= _any(ctx.like_self_sparse, [ctx.items.sub_likes[i] for i in block], n)
-        followed = _any(ctx.auth_sparse, [ctx.items.sub_authors[i] for i in block], n)
+        items = ctx.items
+        rows = stop - start
+        rel = self.relevance(ctx, start, stop)
+        has_profile = items.has_profile[start:stop]
         if lift:
-            passing = np.ones_like(excluded)
+            passing = np.ones((rows, n), dtype=bool)
         else:
-            thr = np.array(
-                [self.default_min_score if s.min_score is None else s.min_score for s in subs],
-                dtype=np.float32,
-            )
-            passing = (rel >= thr[:, None]) | ~has_profile[:, None]
-        passing = (passing | followed) & ~excluded
-        if eligible is not None:
-            passing &= _eligible_mask(subs, eligible, ctx.index, n)
-        # Followed authors sort first: lift them by more than any score can reach.
-        order_key = score.copy()
-        order_key[followed] += np.float32(2.0)
-        order_key[~passing] = -np.inf
-        limit = n if lift else max(1, max(s.max_papers for s in subs))
-        limit = min(limit, n)
-        if limit < n:
-            top = np.argpartition(-order_key, limit - 1, axis=1)[:, :limit]
-        else:
-            top = np.tile(np.arange(n), (len(subs), 1))
-        top_vals = np.take_along_axis(order_key, top, axis=1)
+            passing = rel >= items.threshold[start:stop, None]
+            passing[~has_profile] = True
+        # Exclusions, liked papers and followed authors touch few (row, paper) cells.
+        fr, fc = _hits(ctx.m_authors[start:stop], ctx.auth_sparse)
+        passing[fr, fc] = True
+        for m, mask in ((ctx.m_excludes, ctx.excl_sparse), (ctx.m_likes, ctx.like_self_sparse)):
+            er, ec = _hits(m[start:stop], mask)
+            passing[er, ec] = False
+        if items.eligible_cols is not None:
+            elig = np.zeros((len(items.eligible_cols), n), dtype=bool)
+            for e, cols in enumerate(items.eligible_cols):
+                elig[e, cols] = True
+            passing &= elig[items.eligible_of[start:stop]]
+        # score = (1 - w) * relevance + w * popularity, in place (w = 0 leaves it exact).
+        w = items.weight[start:stop]
+        score = rel
+        wr = np.flatnonzero(w)
+        if len(wr):
+            score[wr] = rel[wr] * (1.0 - w[wr])[:, None] + w[wr][:, None] * ctx.pop[None, :]
+        # Followed authors sort first: lift them by more than any score (<= 1) can reach.
+        # The order key is kept negated (-(score + 2) == -score - 2 exactly), so that the
+        # top-k needs no negated copy.
+        neg_key = np.where(passing, np.negative(score), np.float32(np.inf))
+        neg_key[fr, fc] -= np.float32(2.0)
+        cap = items.cap[start:stop]
+        top, neg_vals = _top(neg_key, passing, items.limit)
         # Ties break by key: papers are sorted by key, so by index.
-        order = np.lexsort((top, -top_vals), axis=1)
+        order = np.lexsort((top, neg_vals), axis=1)
         top = np.take_along_axis(top, order, axis=1)
+        neg_vals = np.take_along_axis(neg_vals, order, axis=1)
         top_scores = np.take_along_axis(score, top, axis=1).round(4)
-        top_pass = np.take_along_axis(passing, top, axis=1)
-        top_followed = np.take_along_axis(followed, top, axis=1)
-        cap = np.array([n if lift else max(s.max_papers, 0) for s in subs], dtype=np.int64)
-        keep = top_pass & (np.arange(top.shape[1])[None, :] < cap[:, None])
+        keep = (neg_vals < np.inf) & (np.arange(top.shape[1])[None, :] < cap[:, None])
         # The list is the leading run of kept papers (sorted, so the first miss ends it).
         counts = np.cumprod(keep, axis=1).sum(axis=1)
         width = int(counts.max()) if len(counts) else 0
         result.add_block(
-            block,
+            start,
+            stop,
             top[:, :width].astype(np.int32),
             top_scores[:, :width],
-            top_followed[:, :width],
+            neg_vals[:, :width] <= -1.5,
             counts.astype(np.int32),
             w,
         )
@@ -280,12 +291,14 @@ class _DayContext:
     items: _Items
     topic: np.ndarray
     like: np.ndarray
-    excl: np.ndarray
     auth: np.ndarray
-    like_self: np.ndarray
     pop: np.ndarray
     topic_powered: np.ndarray
     like_powered: np.ndarray
+    m_phrases: sp.csr_matrix  # (profiles, phrases), rows sum to 1
+    m_likes: sp.csr_matrix  # (profiles, liked papers), rows sum to 1
+    m_excludes: sp.csr_matrix  # (profiles, exclusions), ones
+    m_authors: sp.csr_matrix  # (profiles, authors), ones
     excl_sparse: sp.csr_matrix
     like_self_sparse: sp.csr_matrix
     auth_sparse: sp.csr_matrix
@@ -294,50 +307,59 @@ class _DayContext:
 class RankedLists(Mapping[str, list[RankedPaper]]):
     """email -> that subscriber's digest list, built only when it is asked for.
 
-    Ranking keeps a few arrays per subscriber (the chosen papers' indices, scores and
-    followed-author flags); the RankedPaper objects and their `why` lines are made on
+    Ranking keeps a few arrays per distinct profile (the chosen papers' indices, scores
+    and followed-author flags); the RankedPaper objects and their `why` lines are made on
     lookup, so 100,000 subscribers do not cost a million Python objects up front.
     A subscriber named twice gets the list of their last entry, as with a dict.
     """
 
     def __init__(
-        self, engine: Engine, ctx: _DayContext | None, subscribers: Sequence[Subscriber]
+        self,
+        engine: Engine,
+        ctx: _DayContext | None,
+        subscribers: Sequence[Subscriber],
+        profile_of: np.ndarray,
     ) -> None:
         self._engine = engine
         self._ctx = ctx
         self._row = {s.email: i for i, s in enumerate(subscribers)}
-        n = len(subscribers)
+        self._profile_of = profile_of
+        n = int(profile_of.max()) + 1 if len(profile_of) else 0
         self._block_of = np.full(n, -1, dtype=np.int32)
         self._offset = np.zeros(n, dtype=np.int32)
         self._blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def add_block(
         self,
-        rows: Sequence[int],
+        start: int,
+        stop: int,
         top: np.ndarray,
         scores: np.ndarray,
         followed: np.ndarray,
         counts: np.ndarray,
         weights: np.ndarray,
     ) -> None:
-        self._block_of[list(rows)] = len(self._blocks)
-        self._offset[list(rows)] = np.arange(len(rows), dtype=np.int32)
+        self._block_of[start:stop] = len(self._blocks)
+        self._offset[start:stop] = np.arange(stop - start, dtype=np.int32)
         self._blocks.append((top, scores, followed, counts, weights))
 
     def __getitem__(self, email: str) -> list[RankedPaper]:
         i = self._row[email]  # KeyError for a stranger, as a dict would raise
-        b = int(self._block_of[i])
-        if b < 0 or self._ctx is None:
+        if self._ctx is None:
+            return []
+        p = int(self._profile_of[i])
+        b = int(self._block_of[p])
+        if b < 0:
             return []
         top, scores, followed, counts, weights = self._blocks[b]
-        r = int(self._offset[i])
+        r = int(self._offset[p])
         k = int(counts[r])
         ctx, weight = self._ctx, float(weights[r])
         return [
             RankedPaper(
                 ctx.day[j],
                 s,
-                self._engine.why(ctx, i, j, f, weight),
+                self._engine.why(ctx, p, j, f, weight),
             )
             for j, s, f in zip(
                 top[r, :k].tolist(), scores[r, :k].tolist(), followed[r, :k].tolist(), strict=True
@@ -359,9 +381,21 @@ def _short(title: str, limit: int = 80) -> str:
     return f'"{title}"' if len(title) <= limit else f'"{title[: limit - 1].rstrip()}…"'
 
 
-def _collect(subscribers: Sequence[Subscriber], resolver: LikeResolver) -> _Items:
-    """Distinct items, and each subscriber's item indices (profiles that repeat are
-    looked up once: many subscribers share the same topics, exclusions or authors)."""
+def _collect(
+    subscribers: Sequence[Subscriber],
+    resolver: LikeResolver,
+    eligible: Mapping[str, Collection[str]] | None,
+    index: Mapping[str, int],
+    default_min_score: float,
+    lift: bool,
+) -> tuple[_Items, np.ndarray]:
+    """Distinct items, distinct profiles and each subscriber's profile.
+
+    A profile is everything the ranking of one subscriber depends on: their item indices,
+    popularity weight, threshold, cap and eligible papers. Subscribers who share one
+    (many share topics, or have no profile at all) are ranked once. Repeated values
+    (the same topics, like entries or eligible set) are looked up once.
+    """
     like_papers: list[Paper] = []
     likes: dict[str, int] = {}
     resolved: dict[str, int] = {}  # like entry -> index in like_papers, -1 if unknown
@@ -379,40 +413,128 @@ def _collect(subscribers: Sequence[Subscriber], resolver: LikeResolver) -> _Item
             resolved[entry] = k
         return k
 
-    def strings(seen: dict[str, int]) -> Callable[[tuple[str, ...]], list[int]]:
-        def index(values: tuple[str, ...]) -> list[int]:
-            return sorted({seen.setdefault(v.strip(), len(seen)) for v in values if v.strip()})
+    def strings(seen: dict[str, int]) -> Callable[[tuple[str, ...]], tuple[int, ...]]:
+        def index_of(values: tuple[str, ...]) -> tuple[int, ...]:
+            return tuple(
+                sorted({seen.setdefault(v.strip(), len(seen)) for v in values if v.strip()})
+            )
 
-        return index
+        return index_of
+
+    def like_indices(entries: tuple[str, ...]) -> tuple[int, ...]:
+        found: set[int] = set()
+        for entry in entries:
+            k = resolved.get(entry)
+            if k is None:
+                k = like_index(entry)
+            if k >= 0:
+                found.add(k)
+        return tuple(sorted(found))
 
     phrases: dict[str, int] = {}
     excludes: dict[str, int] = {}
     authors: dict[str, int] = {}
-    kinds: list[tuple[Callable[[tuple[str, ...]], list[int]], list[list[int]]]] = [
-        (strings(phrases), []),
-        (lambda entries: sorted({k for k in map(like_index, entries) if k >= 0}), []),
-        (strings(excludes), []),
-        (strings(authors), []),
-    ]
-    memo: list[dict[tuple[str, ...], list[int]]] = [{}, {}, {}, {}]
-    for s in subscribers:
-        for (index, out), cache, values in zip(
-            kinds, memo, (s.topics, s.like, s.exclude, s.authors), strict=True
-        ):
-            got = cache.get(values)
+    # Per kind of item: raw value -> id of its distinct index list, and those lists.
+    kinds = [strings(phrases), like_indices, strings(excludes), strings(authors)]
+    raw_ids: list[dict[tuple[str, ...], int]] = [{}, {}, {}, {}]
+    by_indices: list[dict[tuple[int, ...], int]] = [{}, {}, {}, {}]
+    lists: list[list[list[int]]] = [[], [], [], []]
+
+    def intern(kind: int, values: tuple[str, ...]) -> int:
+        got = raw_ids[kind].get(values)
+        if got is None:
+            indices = kinds[kind](values)
+            got = by_indices[kind].setdefault(indices, len(lists[kind]))
+            if got == len(lists[kind]):
+                lists[kind].append(list(indices))
+            raw_ids[kind][values] = got
+        return got
+
+    t_ids, l_ids, e_ids, a_ids = raw_ids
+    # Eligible sets: by object first (kept alive here so an id is never reused), then by
+    # content.
+    elig_by_id: dict[int, int] = {}
+    elig_by_set: dict[frozenset[str], int] = {}
+    elig_alive: list[Collection[str]] = []
+    profiles: dict[tuple[int, int, int, int, bool, float, float, int, int], int] = {}
+    profile_of = np.empty(len(subscribers), dtype=np.int64)
+    no_keys: tuple[str, ...] = ()
+    for row, s in enumerate(subscribers):
+        t = t_ids.get(s.topics)
+        if t is None:
+            t = intern(0, s.topics)
+        lk = l_ids.get(s.like)
+        if lk is None:
+            lk = intern(1, s.like)
+        e = e_ids.get(s.exclude)
+        if e is None:
+            e = intern(2, s.exclude)
+        a = a_ids.get(s.authors)
+        if a is None:
+            a = intern(3, s.authors)
+        has = bool(s.topics or s.like)
+        if has:
+            weight = min(max(s.popularity, 0.0), 1.0)
+            threshold = default_min_score if s.min_score is None else s.min_score
+        else:
+            weight, threshold = 1.0, 0.0
+        eid = -1
+        if eligible is not None:
+            keys = eligible.get(s.email, no_keys)
+            got = elig_by_id.get(id(keys))
             if got is None:
-                got = cache[values] = index(values)
-            out.append(got)
-    sp_, sl, se, sa = (out for _, out in kinds)
-    return _Items(list(phrases), like_papers, list(excludes), list(authors), sp_, sl, se, sa)
+                elig_alive.append(keys)
+                got = elig_by_id[id(keys)] = elig_by_set.setdefault(
+                    frozenset(keys), len(elig_by_set)
+                )
+            eid = got
+        key = (t, lk, e, a, has, weight, threshold, s.max_papers, eid)
+        p = profiles.get(key)
+        if p is None:
+            p = profiles[key] = len(profiles)
+        profile_of[row] = p
+    # Profiles with the same kinds of items go together, so that a block of them can skip
+    # whole steps (no topics, no likes); the order of profiles does not change any list.
+    topics_, likes_ = lists[0], lists[1]
+    keys_ = sorted(profiles, key=lambda k: (not topics_[k[0]], not likes_[k[1]]))
+    new_of = np.empty(len(keys_), dtype=np.int64)
+    new_of[[profiles[k] for k in keys_]] = np.arange(len(keys_))
+    profile_of = new_of[profile_of]
+    eligible_cols = (
+        None
+        if eligible is None
+        else [np.array([index[k] for k in ks if k in index], dtype=np.int64) for ks in elig_by_set]
+    )
+    n = len(index)
+    caps = [n if lift else max(k[7], 0) for k in keys_]
+    items = _Items(
+        list(phrases),
+        like_papers,
+        list(excludes),
+        list(authors),
+        [topics_[k[0]] for k in keys_],
+        [likes_[k[1]] for k in keys_],
+        [lists[2][k[2]] for k in keys_],
+        [lists[3][k[3]] for k in keys_],
+        np.array([k[4] for k in keys_], dtype=bool),
+        np.array([k[5] for k in keys_], dtype=np.float32),
+        np.array([k[6] for k in keys_], dtype=np.float32),
+        np.array(caps, dtype=np.int64),
+        eligible_cols,
+        np.array([k[8] for k in keys_], dtype=np.int64),
+        n if lift else min(n, max([1, *caps])),
+    )
+    return items, profile_of
 
 
 def _membership(rows: Sequence[Sequence[int]], n_items: int, normalise: bool) -> sp.csr_matrix:
+    lens = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
     indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(r) for r in rows])
-    indices = np.fromiter((k for r in rows for k in r), dtype=np.int64, count=int(indptr[-1]))
+    indptr[1:] = np.cumsum(lens)
+    indices = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(indptr[-1]))
     if normalise:
-        data = np.repeat([1.0 / len(r) if r else 0.0 for r in rows], [len(r) for r in rows])
+        inv = np.divide(1.0, lens, out=np.zeros(len(rows)), where=lens > 0)
+        data = np.repeat(inv, lens)
     else:
         data = np.ones(len(indices))
     return sp.csr_matrix((data.astype(np.float32), indices, indptr), shape=(len(rows), n_items))
@@ -440,28 +562,62 @@ def _root(mean: np.ndarray, p: float) -> np.ndarray:
     return mean
 
 
-def _power_mean(powered: np.ndarray, rows: Sequence[Sequence[int]], p: float) -> np.ndarray:
-    """Row i: (mean over rows[i] of item_scores**p) ** (1/p); 0 where rows[i] is empty.
-
-    `powered` is `_powered(item_scores, p)`.
-    """
-    n = powered.shape[1]
-    if powered.shape[0] == 0 or not any(rows):
-        return np.zeros((len(rows), n), dtype=np.float32)
-    m = _membership(rows, powered.shape[0], normalise=True)
-    mean = np.asarray(m @ powered, dtype=np.float32)
-    return _root(mean, p)
-
-
-def _any(item_mask: sp.csr_matrix, rows: Sequence[Sequence[int]], n: int) -> np.ndarray:
-    """Row i: the papers that any of the items rows[i] marks (masks are sparse)."""
-    out = np.zeros((len(rows), n), dtype=bool)
-    if item_mask.shape[0] == 0 or item_mask.nnz == 0 or not any(rows):
-        return out
-    m = _membership(rows, item_mask.shape[0], normalise=False)
-    hits = sp.coo_matrix(m @ item_mask)
-    out[hits.row, hits.col] = hits.data > 0
+def _power_mean(powered: np.ndarray, m: sp.csr_matrix, p: float, n: int) -> np.ndarray | None:
+    """Row i: (mean over the items of m's row i of item_scores**p) ** (1/p); 0 where the
+    row is empty, None when every row is. `powered` is `_powered(item_scores, p)`; only
+    non-empty rows are computed."""
+    if powered.shape[0] == 0 or m.nnz == 0:
+        return None
+    out = np.zeros((m.shape[0], n), dtype=np.float32)
+    filled = np.flatnonzero(np.diff(m.indptr))
+    if len(filled) == m.shape[0]:
+        out = np.asarray(m @ powered, dtype=np.float32)
+        return _root(out, p)
+    out[filled] = _root(np.asarray(m[filled] @ powered, dtype=np.float32), p)
     return out
+
+
+def _hits(m: sp.csr_matrix, item_mask: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, papers) that any item of each row of `m` marks (both sparse)."""
+    if m.nnz == 0 or item_mask.nnz == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    hits = sp.coo_matrix(m @ item_mask)
+    on = hits.data > 0
+    return hits.row[on].astype(np.int64), hits.col[on].astype(np.int64)
+
+
+def _top(neg_key: np.ndarray, passing: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's `limit` smallest negated keys, unordered, and those negated keys.
+
+    A row with at most `limit` passing papers takes them all (the rest of the row is
+    +inf, never sent); only rows with more need `argpartition`, called as before
+    grouping so that equal keys at the cut are chosen the same way.
+    """
+    rows, n = neg_key.shape
+    if limit >= n:
+        top = np.tile(np.arange(n), (rows, 1))
+        return top, np.take_along_axis(neg_key, top, axis=1)
+    count = np.count_nonzero(passing, axis=1)
+    big = np.flatnonzero(count > limit)
+    if len(big) == rows:
+        top = np.argpartition(neg_key, limit - 1, axis=1)[:, :limit]
+        return top, np.take_along_axis(neg_key, top, axis=1)
+    top = np.zeros((rows, limit), dtype=np.int64)
+    vals = np.full((rows, limit), np.inf, dtype=np.float32)
+    if len(big):
+        key = neg_key[big]
+        part = np.argpartition(key, limit - 1, axis=1)[:, :limit]
+        top[big] = part
+        vals[big] = np.take_along_axis(key, part, axis=1)
+    small = np.flatnonzero(count <= limit)
+    r, c = np.nonzero(passing[small])
+    starts = np.cumsum(count[small]) - count[small]
+    pos = np.arange(len(r)) - starts[r]
+    rr = small[r]
+    top[rr, pos] = c
+    vals[rr, pos] = neg_key[rr, c]
+    return top, vals
 
 
 def _phrase_mask(day_words: Sequence[Sequence[str]], phrases: Sequence[str]) -> np.ndarray:
@@ -489,20 +645,6 @@ def _author_mask(day: Sequence[Paper], followed: Sequence[str]) -> np.ndarray:
         for j, author in by_last.get(parts[-1] if parts else "", ()):
             if name_matches(name, author):
                 mask[k, j] = 1.0
-    return mask
-
-
-def _eligible_mask(
-    subs: Sequence[Subscriber],
-    eligible: Mapping[str, Collection[str]],
-    index: Mapping[str, int],
-    n: int,
-) -> np.ndarray:
-    """A subscriber missing from `eligible` may receive nothing (never resend by mistake)."""
-    mask = np.zeros((len(subs), n), dtype=bool)
-    for row, s in enumerate(subs):
-        cols = [index[k] for k in eligible.get(s.email, ()) if k in index]
-        mask[row, cols] = True
     return mask
 
 
