@@ -86,6 +86,15 @@ max_papers = 2
 """
 
 
+def pages_folder(folder: Path, *names: str) -> Path:
+    """A folder of pages holding copies of the named example pages."""
+    pages = folder / "pages"
+    pages.mkdir(exist_ok=True)
+    for name in names:
+        shutil.copy(EXAMPLE_PAGES / name, pages)
+    return pages
+
+
 def eml_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.eml")) if folder.exists() else []
 
@@ -124,14 +133,12 @@ def test_papers_match_the_subscriber_topics(run: Run, clean_env: Path) -> None:
 
 
 def test_a_paper_is_never_sent_twice_when_new_pages_arrive(run: Run, clean_env: Path) -> None:
-    pages = clean_env / "pages"
-    pages.mkdir()
-    shutil.copy(EXAMPLE_PAGES / "001_4dfcb878200cfaa6.txt", pages)
+    pages = pages_folder(clean_env, "001_4dfcb878200cfaa6.txt")
     config = write_config(clean_env, pages, TWO_SUBSCRIBERS)
     assert run("send-now", "--config", str(config))[0] == 0
     first = {p.name for p in eml_files(clean_env / "outbox")}
-    for name in ("000_0d1b150f40e33697.txt", "003_a148c10466c9a820.txt"):
-        shutil.copy(EXAMPLE_PAGES / name, pages)  # overlaps the first page's papers
+    # Two more pages, whose papers overlap the first page's.
+    pages_folder(clean_env, "000_0d1b150f40e33697.txt", "003_a148c10466c9a820.txt")
     assert run("send-now", "--config", str(config))[0] == 0
     titles: dict[str, list[str]] = {}
     for path in eml_files(clean_env / "outbox"):
@@ -194,9 +201,7 @@ def test_failed_send_is_retried_next_run_not_lost(
 
 
 def test_broken_page_beside_good_ones(run: Run, clean_env: Path) -> None:
-    pages = clean_env / "pages"
-    pages.mkdir()
-    shutil.copy(EXAMPLE_PAGES / "002_f9597088ed713dd6.txt", pages)
+    pages = pages_folder(clean_env, "002_f9597088ed713dd6.txt")
     (pages / "broken.txt").write_text("this is not a digest page\n")
     config = write_config(clean_env, pages, TWO_SUBSCRIBERS)
     _code, out, err = run("fetch", "--config", str(config))
@@ -252,9 +257,7 @@ def test_preview_writes_html_and_sends_nothing(run: Run, clean_env: Path) -> Non
 
 
 def test_fetch_json_reports_each_source_for_scripts(run: Run, clean_env: Path) -> None:
-    pages = clean_env / "pages"
-    pages.mkdir()
-    shutil.copy(EXAMPLE_PAGES / "004_056f41bc6489462d.txt", pages)
+    pages = pages_folder(clean_env, "004_056f41bc6489462d.txt")
     (pages / "empty.txt").write_text("")
     config = write_config(clean_env, pages, TWO_SUBSCRIBERS)
     code, out, _ = run("fetch", "--config", str(config), "--format", "json")
@@ -303,9 +306,7 @@ def test_exactly_once_on_either_database(
 ) -> None:
     monkeypatch.setenv("DIGEST_DATABASE_URL", database_url)
     monkeypatch.setenv("DIGEST_RANKER", "lexical")
-    pages = clean_env / "pages"
-    pages.mkdir()
-    shutil.copy(EXAMPLE_PAGES / "002_f9597088ed713dd6.txt", pages)
+    pages = pages_folder(clean_env, "002_f9597088ed713dd6.txt")
     config = write_config(clean_env, pages, TWO_SUBSCRIBERS.replace("max_papers = 3", ""))
     code, out, err = run("send-now", "--config", str(config))
     assert code == 0, err
