@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from urllib.parse import quote, quote_plus
 
@@ -89,4 +89,3 @@ class Digest:
     papers: tuple[RankedPaper, ...]
     day: date
     considered: int = 0  # new papers the ranker looked at for this subscriber
-    extra: dict[str, str] = field(default_factory=dict)
