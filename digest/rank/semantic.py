@@ -113,29 +113,23 @@ class SemanticModel:
 
     def embed_papers(self, papers: Sequence[Paper]) -> np.ndarray:
         """Vectors for `papers`, computed only for those the cache does not hold."""
-        keys = [p.key for p in papers]
-        found = self.cache.get(keys, self.model_id)
-        missing = [p for p in papers if p.key not in found]
-        if missing:
-            fresh = self.encoder.encode([paper_text(p, self.fusion.title_repeat) for p in missing])
-            new = {p.key: fresh[i] for i, p in enumerate(missing)}
-            self.cache.put(new, self.model_id)
-            found = {**found, **new}
-        if not papers:
-            return np.zeros((0, self.encoder.dims), dtype=np.float32)
-        return np.stack([np.asarray(found[k], dtype=np.float32) for k in keys])
+        return self._cached([(p.key, paper_text(p, self.fusion.title_repeat)) for p in papers])
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for free texts (topic phrases, scope notes), cached under "phrase:<text>"."""
-        keys = [f"phrase:{t}" for t in texts]
+        return self._cached([(f"phrase:{t}", t) for t in texts])
+
+    def _cached(self, items: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Vectors for (cache key, text) pairs; only texts the cache lacks are encoded."""
+        keys = [key for key, _ in items]
         found = self.cache.get(keys, self.model_id)
-        missing = sorted({t for t, k in zip(texts, keys, strict=True) if k not in found})
+        missing = dict(sorted({key: text for key, text in items if key not in found}.items()))
         if missing:
-            fresh = self.encoder.encode(missing)
-            new = {f"phrase:{t}": fresh[i] for i, t in enumerate(missing)}
+            fresh = self.encoder.encode(list(missing.values()))
+            new = dict(zip(missing, fresh, strict=True))
             self.cache.put(new, self.model_id)
             found = {**found, **new}
-        if not texts:
+        if not items:
             return np.zeros((0, self.encoder.dims), dtype=np.float32)
         return np.stack([np.asarray(found[k], dtype=np.float32) for k in keys])
 
