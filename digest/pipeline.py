@@ -50,16 +50,6 @@ class SubscriberReport:
     error: str = ""
 
 
-@dataclass(slots=True)
-class RunReport:
-    sources: list[SourceReport] = field(default_factory=list)
-    subscribers: list[SubscriberReport] = field(default_factory=list)
-
-    @property
-    def failed(self) -> bool:
-        return any(s.status == "failed" for s in self.subscribers)
-
-
 def fetch(
     sources: Sequence[Source], store: Store, ctx: FetchContext, now: datetime
 ) -> list[SourceReport]:
