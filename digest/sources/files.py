@@ -15,7 +15,7 @@ from pathlib import Path
 
 from digest.errors import SourceError
 from digest.models import Paper
-from digest.sources.base import FetchContext, PageResult, PartialPageError
+from digest.sources.base import FetchContext, FileFingerprint, PageResult, PartialPageError
 from digest.sources.retrieve import FileRead, list_files, read_file
 
 _DATE_IN_NAME = re.compile(r"(?<!\d)\d{4}-\d{2}-\d{2}(?!\d)")
@@ -35,7 +35,10 @@ class FileSource:
         if not is_collection and not self.path.exists():
             yield PageResult(str(self.path), error=SourceError(str(self.path), "no such file"))
             return
-        pending = [path for path in files if not is_collection or _maybe_changed(path, ctx)]
+        known_of = (
+            {str(p): ctx.state.file_fingerprint(str(p)) for p in files} if is_collection else {}
+        )
+        pending = [p for p in files if not is_collection or _maybe_changed(p, known_of[str(p)])]
         for done, path in enumerate(pending, start=1):
             try:
                 read = read_file(path)
@@ -43,7 +46,7 @@ class FileSource:
                 ctx.report(str(path), done, len(pending))
                 yield PageResult(str(path), error=exc)
                 continue
-            known = ctx.state.file_fingerprint(str(path)) if is_collection else None
+            known = known_of.get(str(path))
             if known is not None and known.sha256 == read.fingerprint.sha256:
                 ctx.state.remember_file(read.fingerprint)  # touched or copied, same content
                 ctx.report(str(path), done, len(pending))
@@ -56,9 +59,8 @@ class FileSource:
             ctx.state.remember_file(read.fingerprint)
 
 
-def _maybe_changed(path: Path, ctx: FetchContext) -> bool:
+def _maybe_changed(path: Path, known: FileFingerprint | None) -> bool:
     """Size and mtime first: unchanged files are not even opened."""
-    known = ctx.state.file_fingerprint(str(path))
     if known is None:
         return True
     try:
