@@ -12,12 +12,100 @@ from datetime import date
 from urllib.parse import quote, quote_plus
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+# New-style ids (2401.01234, 0704.0001) and old-style ones (hep-th/9901001, math.GT/0309136),
+# optionally written with an `arXiv:` prefix, as an abs/pdf URL, or with a version suffix.
+_ARXIV_ID = re.compile(
+    r"(?:arxiv:\s*|arxiv\.org/(?:abs|pdf)/)?"
+    r"(?P<id>\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[a-z]{2})?/\d{7})"
+    r"(?:v\d+)?(?:\.pdf)?",
+    re.IGNORECASE,
+)
+ARXIV_PREFIX = "arxiv:"
+TITLE_PREFIX = "title:"
 
 
 def normalise_title(title: str) -> str:
     """The identity of a paper without an arXiv id: case, spacing and punctuation removed."""
     folded = unicodedata.normalize("NFKC", title).casefold()
     return " ".join(_NON_WORD.sub(" ", folded).split())
+
+
+def normalise_arxiv_id(text: str) -> str | None:
+    """The bare arXiv id that `text` is, or None.
+
+    Accepts `2401.01234`, `2401.01234v2`, `arXiv:2401.01234`, `https://arxiv.org/abs/...`,
+    `.../pdf/2401.01234v1.pdf` and old-style ids (`hep-th/9901001`, kept in their case).
+    Text with more than an id around it (a title that mentions one) is not an id.
+    """
+    stripped = text.strip().rstrip("/")
+    match = _ARXIV_ID.search(stripped)
+    if match is None:
+        return None
+    before = stripped[: match.start()].casefold()
+    if before and not before.endswith(("://", "www.", "export.")) and not _is_url_head(before):
+        return None
+    if stripped[match.end() :].strip():
+        return None
+    ident = match["id"]
+    if "/" in ident:  # old style: archive name lower case, subject class upper case
+        archive, number = ident.split("/")
+        name, _, subject = archive.partition(".")
+        return f"{name.lower()}{'.' + subject.upper() if subject else ''}/{number}"
+    return ident
+
+
+def _is_url_head(text: str) -> bool:
+    return text.startswith(("http://", "https://", "arxiv.org", "www.arxiv.org"))
+
+
+def paper_key(arxiv_id: str | None, title_key: str) -> str:
+    """The one way a paper's identity is written: `arxiv:<id>`, else `title:<normalised>`."""
+    return f"{ARXIV_PREFIX}{arxiv_id}" if arxiv_id else f"{TITLE_PREFIX}{title_key}"
+
+
+def split_key(key: str) -> tuple[str | None, str | None]:
+    """(arxiv id, title key) of a paper key; exactly one of them is set."""
+    if key.startswith(ARXIV_PREFIX):
+        return key.removeprefix(ARXIV_PREFIX), None
+    if key.startswith(TITLE_PREFIX):
+        return None, key.removeprefix(TITLE_PREFIX)
+    raise ValueError(f"not a paper key: {key!r}")
+
+
+def key_for_reference(text: str) -> str:
+    """The key of the paper a person names by arXiv id (any spelling) or by title."""
+    ident = normalise_arxiv_id(text)
+    return paper_key(ident, "") if ident else paper_key(None, normalise_title(text))
+
+
+@dataclass(frozen=True, slots=True)
+class FileFingerprint:
+    """What we knew of a saved page when we last read it; size+mtime first, then content."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """HTTP cache validators of the last good response for a URL."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UrlMemo:
+    """What to remember of one URL's answer, so the next request can be conditional."""
+
+    url: str
+    validators: Validators
+
+
+# What a source learned about one page, stored together with the page's papers.
+SourceMemo = FileFingerprint | UrlMemo
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +137,7 @@ class Paper:
     @property
     def key(self) -> str:
         """Stable identity: the arXiv id where known, else the normalised title."""
-        return f"arxiv:{self.arxiv_id}" if self.arxiv_id else f"title:{self.title_key}"
+        return paper_key(self.arxiv_id, self.title_key)
 
     @property
     def url(self) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from digest.errors import SourceError
-from digest.models import Paper
+from digest.models import FileFingerprint, Paper, Validators
 
 if TYPE_CHECKING:
     from digest.sources.retrieve import HttpClient
@@ -26,24 +26,6 @@ class PartialPageError(SourceError):
         super().__init__(where, reason)
         self.papers = tuple(papers)
         self.skipped = skipped
-
-
-@dataclass(frozen=True, slots=True)
-class FileFingerprint:
-    """What we knew of a file when we last read it; size+mtime first, then content."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    sha256: str
-
-
-@dataclass(frozen=True, slots=True)
-class Validators:
-    """HTTP cache validators of the last good response for a URL."""
-
-    etag: str | None = None
-    last_modified: str | None = None
 
 
 class SourceState(Protocol):

@@ -21,8 +21,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Connection, Engine
 
 from digest.errors import StoreError
-from digest.models import Paper
-from digest.sources.base import FileFingerprint, Validators
+from digest.models import FileFingerprint, Paper, Validators
 from digest.store.rows import dedupe, find_existing, merge, paper_values, row_key, row_to_paper
 from digest.store.schema import (
     deliveries_table,
