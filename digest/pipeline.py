@@ -64,8 +64,8 @@ def fetch(
         report = SourceReport(source.name)
         try:
             for page in source.fetch(ctx):
-                if page.papers:
-                    result = store.ingest(page.papers, now)
+                if page.papers or page.memo is not None:
+                    result = store.ingest(page.papers, now, page.memo)
                     report.fetched += len(page.papers)
                     report.new += result.new
                     report.updated += result.updated

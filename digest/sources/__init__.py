@@ -22,11 +22,10 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.errors import ConfigError, SourceError
-from digest.models import Paper
+from digest.models import FileFingerprint, Paper, Validators
 from digest.sources import hf_api, hf_html, text_dump
 from digest.sources.base import (
     FetchContext,
-    FileFingerprint,
     MemoryState,
     PageResult,
     PartialPageError,
@@ -34,7 +33,6 @@ from digest.sources.base import (
     Source,
     SourceOptions,
     SourceState,
-    Validators,
 )
 from digest.sources.retrieve import USER_AGENT, Fetched, HttpClient
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from digest.errors import SourceError
-from digest.models import FileFingerprint, Paper, Validators
+from digest.models import FileFingerprint, Paper, SourceMemo, Validators
 
 if TYPE_CHECKING:
     from digest.sources.retrieve import HttpClient
@@ -79,6 +79,9 @@ class PageResult:
     papers: tuple[Paper, ...] = ()
     error: SourceError | None = None
     not_modified: bool = False
+    # What to remember of this page (file fingerprint, URL validators); the caller stores
+    # it in the same transaction as the papers, so a crash never skips an unstored page.
+    memo: SourceMemo | None = None
 
 
 # Called once per finished page: (where, pages done, pages planned so far or None).

@@ -14,8 +14,8 @@ from datetime import date
 from pathlib import Path
 
 from digest.errors import SourceError
-from digest.models import Paper
-from digest.sources.base import FetchContext, FileFingerprint, PageResult, PartialPageError
+from digest.models import FileFingerprint, Paper
+from digest.sources.base import FetchContext, PageResult, PartialPageError
 from digest.sources.retrieve import FileRead, list_files, read_file
 
 _DATE_IN_NAME = re.compile(r"(?<!\d)\d{4}-\d{2}-\d{2}(?!\d)")

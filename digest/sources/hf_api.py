@@ -20,14 +20,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta, tzinfo
 
 from digest.errors import SourceError
-from digest.models import Paper
-from digest.sources.base import (
-    FetchContext,
-    PageResult,
-    PartialPageError,
-    SourceOptions,
-    Validators,
-)
+from digest.models import Paper, Validators
+from digest.sources.base import FetchContext, PageResult, PartialPageError, SourceOptions
 from digest.sources.files import FileSource, date_in_name
 from digest.sources.retrieve import FileRead, fetch_page
 

@@ -28,14 +28,8 @@ import httpx
 
 from digest import __version__
 from digest.errors import SourceError
-from digest.models import Paper
-from digest.sources.base import (
-    FetchContext,
-    FileFingerprint,
-    PageResult,
-    PartialPageError,
-    Validators,
-)
+from digest.models import FileFingerprint, Paper, Validators
+from digest.sources.base import FetchContext, PageResult, PartialPageError
 
 log = logging.getLogger(__name__)
 

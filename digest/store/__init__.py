@@ -21,7 +21,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Connection, Engine
 
 from digest.errors import StoreError
-from digest.models import FileFingerprint, Paper, Validators
+from digest.models import FileFingerprint, Paper, SourceMemo, UrlMemo, Validators
 from digest.store.rows import dedupe, find_existing, merge, paper_values, row_key, row_to_paper
 from digest.store.schema import (
     deliveries_table,
@@ -112,7 +112,9 @@ class Store:
 
     # -- papers ---------------------------------------------------------------------------
 
-    def ingest(self, papers: Iterable[Paper], now: datetime) -> IngestResult:
+    def ingest(
+        self, papers: Iterable[Paper], now: datetime, memo: SourceMemo | None = None
+    ) -> IngestResult:
         """Add new papers and update known ones (upvotes, comments, AI fields, a late id).
 
         A paper is known by its arXiv id, or else by its normalised title: a title-only paper
@@ -121,7 +123,8 @@ class Store:
         merged = dedupe(papers)
         new = updated = unchanged = 0
         new_keys: list[str] = []
-        for batch in _chunks(merged):
+        batches = list(_chunks(merged)) or [[]]
+        for number, batch in enumerate(batches, start=1):
             with self._tx() as conn:
                 existing = find_existing(conn, batch)
                 for paper in batch:
@@ -142,6 +145,8 @@ class Store:
                         papers_table.update().where(papers_table.c.id == row.id).values(values)
                     )
                     updated += 1
+                if memo is not None and number == len(batches):
+                    _remember(conn, memo, now)
         return IngestResult(new, updated, unchanged, tuple(new_keys))
 
     def papers_by_key(self, keys: Sequence[str]) -> list[Paper]:
@@ -389,6 +394,19 @@ class Store:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _remember(conn: Connection, memo: SourceMemo, now: datetime) -> None:
+    if isinstance(memo, UrlMemo):
+        values = {
+            "etag": memo.validators.etag,
+            "last_modified": memo.validators.last_modified,
+            "checked_at": now,
+        }
+        _upsert(conn, http_cache_table, {"url": memo.url}, values)
+    else:
+        fingerprint = {"size": memo.size, "mtime_ns": memo.mtime_ns, "sha256": memo.sha256}
+        _upsert(conn, source_files_table, {"path": memo.path}, {**fingerprint, "read_at": now})
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
