@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from digest.models import Paper
+from digest.models import Paper, paper_key
 from digest.store.schema import papers_table
 
 # Paper fields stored as columns of the same name; merged field by field on update.
@@ -112,5 +112,4 @@ def row_to_paper(row: sa.Row[Any]) -> Paper:
 
 def row_key(row: sa.Row[Any] | sa.Row[Any, Any]) -> str:
     data = row._mapping
-    arxiv_id = data["arxiv_id"]
-    return f"arxiv:{arxiv_id}" if arxiv_id else f"title:{data['title_key']}"
+    return paper_key(data["arxiv_id"], data["title_key"])

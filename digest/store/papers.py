@@ -1,0 +1,133 @@
+"""The seen-set: every paper ever read, known by its arXiv id or else its normalised title."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from digest.models import Paper, split_key
+from digest.store.db import chunks
+from digest.store.rows import dedupe, find_existing, merge, paper_values, row_to_paper
+from digest.store.schema import papers_table, sent_papers_table, subscribers_table
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one page of papers did to the seen-set."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    new_keys: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Candidates:
+    """Papers a digest may draw on, and for each subscriber which of them are eligible."""
+
+    papers: list[Paper] = field(default_factory=list)
+    ids: dict[str, int] = field(default_factory=dict)  # paper key -> row id
+    eligible: dict[str, set[str]] = field(default_factory=dict)  # email -> paper keys
+    seen_through: dict[str, int] = field(default_factory=dict)  # email -> highest id considered
+
+
+def ingest(conn: Connection, papers: Iterable[Paper], now: datetime) -> IngestResult:
+    """Add new papers and update known ones (upvotes, comments, AI fields, a late id).
+
+    A title-only paper that matches a paper with an id becomes that paper, and vice versa.
+    """
+    new = updated = unchanged = 0
+    new_keys: list[str] = []
+    for batch in chunks(dedupe(papers)):
+        existing = find_existing(conn, batch)
+        for paper in batch:
+            row = existing.match(paper)
+            if row is None:
+                conn.execute(papers_table.insert().values(paper_values(paper, now)))
+                new += 1
+                new_keys.append(paper.key)
+                continue
+            stored = row_to_paper(row)
+            combined = merge(stored, paper)
+            if combined == stored:
+                unchanged += 1
+                continue
+            values = paper_values(combined, now)
+            del values["first_seen_at"]
+            conn.execute(papers_table.update().where(papers_table.c.id == row.id).values(values))
+            updated += 1
+    return IngestResult(new, updated, unchanged, tuple(new_keys))
+
+
+def by_keys(conn: Connection, keys: Sequence[str]) -> list[Paper]:
+    parts = [split_key(k) for k in keys]
+    ids = [i for i, _ in parts if i]
+    titles = [t for _, t in parts if t]
+    c = papers_table.c
+    rows = conn.execute(
+        sa.select(papers_table).where(sa.or_(c.arxiv_id.in_(ids), c.title_key.in_(titles)))
+    ).all()
+    return [row_to_paper(r) for r in rows]
+
+
+def count(conn: Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(papers_table)).scalar_one())
+
+
+def candidates(
+    conn: Connection, emails: Sequence[str], now: datetime, new_subscriber_days: int
+) -> Candidates:
+    """The papers not yet considered for each subscriber.
+
+    A subscriber has considered every paper up to its `seen_through` row id; one never
+    seen before starts with the papers first seen in the last `new_subscriber_days`.
+    """
+    c = papers_table.c
+    wanted = set(emails)
+    known: dict[str, int] = {}
+    t = subscribers_table
+    for chunk in chunks(list(wanted)):
+        query = sa.select(t.c.email, t.c.seen_through).where(t.c.email.in_(chunk))
+        known.update((r.email, r.seen_through) for r in conn.execute(query))
+    floor_id = _first_id_since(conn, now - timedelta(days=new_subscriber_days))
+    starts = {e: known.get(e, floor_id - 1) for e in emails}
+    if not starts:
+        return Candidates()
+    rows = conn.execute(
+        sa.select(papers_table).where(c.id > min(starts.values())).order_by(c.id)
+    ).all()
+    sent: dict[str, set[int]] = {}
+    sp = sent_papers_table.c
+    for chunk in chunks([r.id for r in rows]):
+        query = sa.select(sp.subscriber, sp.paper_id).where(sp.paper_id.in_(chunk))
+        for s in conn.execute(query):
+            if s.subscriber in wanted:
+                sent.setdefault(s.subscriber, set()).add(s.paper_id)
+    result = Candidates()
+    keys = {}
+    for row in rows:
+        paper = row_to_paper(row)
+        result.papers.append(paper)
+        result.ids[paper.key] = row.id
+        keys[row.id] = paper.key
+    top = rows[-1].id if rows else 0
+    # Most subscribers share a starting point: build each distinct set once.
+    after = {start: {r.id for r in rows if r.id > start} for start in set(starts.values())}
+    for email in emails:
+        ids = after[starts[email]] - sent.get(email, set())
+        result.eligible[email] = {keys[i] for i in ids}
+        result.seen_through[email] = max(top, starts[email])
+    return result
+
+
+def _first_id_since(conn: Connection, since: datetime) -> int:
+    c = papers_table.c
+    first = conn.execute(sa.select(sa.func.min(c.id)).where(c.first_seen_at >= since)).scalar()
+    if first is not None:
+        return int(first)
+    last = conn.execute(sa.select(sa.func.max(c.id))).scalar()
+    return int(last or 0) + 1
