@@ -10,6 +10,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,9 +21,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from digest.errors import ConfigError
 from digest.models import Subscriber
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_CONFIG = PROJECT_ROOT / "digest.example.toml"
-DEFAULT_TEMPLATES = PROJECT_ROOT / "templates"
+PACKAGE_DIR = Path(str(resources.files("digest"))).resolve()
+PROJECT_ROOT = PACKAGE_DIR.parent
+
+
+def bundled(name: str) -> Path:
+    """A file or folder shipped with paper-digest: `templates`, `examples`, `digest.example.toml`.
+
+    A wheel carries them inside the package (setup.py copies them there, keeping their
+    relative layout); a source checkout or an editable install has only the repository's
+    top-level ones, which are then used, so editing them takes effect at once.
+    """
+    packaged = PACKAGE_DIR / name
+    checkout = PROJECT_ROOT / name
+    in_checkout = (PROJECT_ROOT / "pyproject.toml").is_file()
+    return checkout if in_checkout and not packaged.exists() and checkout.exists() else packaged
+
+
+EXAMPLE_CONFIG = bundled("digest.example.toml")
+DEFAULT_TEMPLATES = bundled("templates")
 
 _DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
@@ -61,7 +78,8 @@ class Settings(BaseSettings):
     http_retries: int = Field(default=3, ge=0, le=10)
     # A subscriber's first digest considers papers first seen in this many days.
     new_subscriber_days: int = Field(default=7, ge=0)
-    templates_dir: Path = DEFAULT_TEMPLATES
+    # A folder of templates searched before the bundled ones: override one file or all.
+    templates_dir: Path | None = None
 
     @property
     def smtp_port_or_default(self) -> int:

@@ -1,6 +1,6 @@
 """Turn a digest into an email: Jinja2 templates, HTML autoescaped, plain text first.
 
-Pure given the templates folder: takes a `Digest`, returns an `EmailMessage`.
+Pure given the templates folders: takes a `Digest`, returns an `EmailMessage`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pathlib import Path
 
 import jinja2
 
+from digest.config import DEFAULT_TEMPLATES
+from digest.errors import ConfigError
 from digest.models import Digest, RankedPaper
 
 _CRLF = re.compile(r"[\r\n]+")
@@ -26,9 +28,25 @@ def clean_header(value: str) -> str:
     return " ".join(_CRLF.sub(" ", value).split())
 
 
-def make_environment(templates_dir: Path) -> jinja2.Environment:
+TEMPLATES = ("digest.txt.j2", "digest.html.j2")
+
+
+def make_environment(templates_dir: Path | None = None) -> jinja2.Environment:
+    """Templates from `templates_dir` (DIGEST_TEMPLATES_DIR) first, else the bundled ones.
+
+    An operator may override one file: the others come from the bundled set. A missing
+    folder, a missing template or one that does not compile is a `ConfigError` now, at
+    start-up, rather than a traceback halfway through a run.
+    """
+    folders = [DEFAULT_TEMPLATES]
+    if templates_dir is not None:
+        if not templates_dir.is_dir():
+            raise ConfigError(
+                f"environment: DIGEST_TEMPLATES_DIR: {templates_dir}: no such templates folder"
+            )
+        folders.insert(0, templates_dir)
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir),
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(folder) for folder in folders]),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -37,7 +55,37 @@ def make_environment(templates_dir: Path) -> jinja2.Environment:
     )
     env.filters["shorten"] = shorten
     env.filters["authors"] = format_authors
+    for name in TEMPLATES:
+        _template(env, name)
     return env
+
+
+def _template(env: jinja2.Environment, name: str) -> jinja2.Template:
+    """`env.get_template(name)`, with a one-line ConfigError naming the folders or the file."""
+    try:
+        return env.get_template(name)
+    except jinja2.TemplateNotFound:
+        raise ConfigError(f"{_searched(env)}: template {name!r} not found") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(f"{exc.filename or name}: line {exc.lineno}: {exc.message}") from None
+
+
+def _searched(env: jinja2.Environment) -> str:
+    loaders = env.loader.loaders if isinstance(env.loader, jinja2.ChoiceLoader) else [env.loader]
+    return ", ".join(
+        str(folder)
+        for loader in loaders
+        if isinstance(loader, jinja2.FileSystemLoader)
+        for folder in loader.searchpath
+    )
+
+
+def _render(env: jinja2.Environment, name: str, context: dict[str, object]) -> str:
+    template = _template(env, name)
+    try:
+        return template.render(context)
+    except jinja2.TemplateError as exc:  # e.g. an overriding template names an unknown variable
+        raise ConfigError(f"{template.filename or name}: {exc}") from None
 
 
 def shorten(text: str, limit: int = _ABSTRACT_CHARS) -> str:
@@ -95,8 +143,8 @@ def render_message(
         "day": digest.day,
         "why": why_line,
     }
-    text = env.get_template("digest.txt.j2").render(context)
-    html = env.get_template("digest.html.j2").render(context)
+    text = _render(env, "digest.txt.j2", context)
+    html = _render(env, "digest.html.j2", context)
 
     message = EmailMessage()
     message["Subject"] = context["subject"]
