@@ -177,3 +177,13 @@ class Digest:
     papers: tuple[RankedPaper, ...]
     day: date
     considered: int = 0  # new papers the ranker looked at for this subscriber
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """The one value a mailer sees: a finished message and its envelope."""
+
+    message_id: str  # the Message-ID header, e.g. "<digest.2026-11-29.0.ab12cd34@example.org>"
+    sender: str  # envelope sender (MAIL FROM), a bare address
+    recipient: str  # envelope recipient (RCPT TO), a bare address
+    data: bytes  # the whole RFC 5322 message, CRLF line endings
