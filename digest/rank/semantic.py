@@ -115,6 +115,11 @@ class SemanticModel:
         """Vectors for `papers`, computed only for those the cache does not hold."""
         return self._cached([(p.key, paper_text(p, self.fusion.title_repeat)) for p in papers])
 
+    def index(self, papers: Sequence[Paper]) -> int:
+        """Embed and cache the papers the cache lacks; returns how many were embedded."""
+        items = [(p.key, paper_text(p, self.fusion.title_repeat)) for p in papers]
+        return self._encode_missing(items, self.cache.get([k for k, _ in items], self.model_id))
+
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for free texts (topic phrases, scope notes), cached under "phrase:<text>"."""
         return self._cached([(f"phrase:{t}", t) for t in texts])
@@ -123,15 +128,22 @@ class SemanticModel:
         """Vectors for (cache key, text) pairs; only texts the cache lacks are encoded."""
         keys = [key for key, _ in items]
         found = self.cache.get(keys, self.model_id)
+        self._encode_missing(items, found)
+        if not items:
+            return np.zeros((0, self.encoder.dims), dtype=np.float32)
+        return np.stack([np.asarray(found[k], dtype=np.float32) for k in keys])
+
+    def _encode_missing(
+        self, items: Sequence[tuple[str, str]], found: dict[str, np.ndarray]
+    ) -> int:
+        """Encode the texts `found` lacks, cache them and add them to `found`."""
         missing = dict(sorted({key: text for key, text in items if key not in found}.items()))
         if missing:
             fresh = self.encoder.encode(list(missing.values()))
             new = dict(zip(missing, fresh, strict=True))
             self.cache.put(new, self.model_id)
-            found = {**found, **new}
-        if not items:
-            return np.zeros((0, self.encoder.dims), dtype=np.float32)
-        return np.stack([np.asarray(found[k], dtype=np.float32) for k in keys])
+            found.update(new)
+        return len(missing)
 
     def embed_phrases(self, phrases: Sequence[str]) -> np.ndarray:
         f = self.fusion

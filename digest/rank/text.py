@@ -12,12 +12,9 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from digest.models import Paper, normalise_title
+from digest.models import Paper, normalise_arxiv_id, normalise_title
 
 _WORD = re.compile(r"[a-z0-9]+(?:[+#]+)?")
-_ARXIV_ID = re.compile(
-    r"(?:arxiv:|abs/|pdf/)?(\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?", re.IGNORECASE
-)
 
 # Words that carry no topic on their own; kept short on purpose: a long list drops
 # meaningful words such as "learning" or "model" that phrases need.
@@ -238,14 +235,6 @@ def name_matches(followed: str, author: str) -> bool:
     return fa == fb or (len(fa) == 1 and fb.startswith(fa)) or (len(fb) == 1 and fa.startswith(fb))
 
 
-def arxiv_id_of(text: str) -> str | None:
-    """The bare arXiv id in a like entry ('2505.15277', 'arxiv:2505.15277v2', a URL)."""
-    m = _ARXIV_ID.search(text.strip())
-    if m and (m.end() - m.start()) >= len(text.strip()) - 40:
-        return m.group(1)
-    return None
-
-
 class LikeResolver:
     """Finds the papers a subscriber's `like` entries name, by arXiv id or by title."""
 
@@ -258,7 +247,7 @@ class LikeResolver:
             self._by_title.setdefault(paper.title_key, paper)
 
     def resolve(self, entry: str) -> Paper | None:
-        ident = arxiv_id_of(entry)
+        ident = normalise_arxiv_id(entry)
         if ident and ident.lower() in self._by_id:
             return self._by_id[ident.lower()]
         return self._by_title.get(normalise_title(entry))

@@ -69,6 +69,11 @@ class Store:
         with transaction(self.engine) as conn:
             return papers.by_keys(conn, keys)
 
+    def papers_seen_since(self, since: datetime) -> list[Paper]:
+        """Papers first seen at or after `since`, oldest first."""
+        with transaction(self.engine) as conn:
+            return papers.seen_since(conn, since)
+
     def count_papers(self) -> int:
         with transaction(self.engine) as conn:
             return papers.count(conn)

@@ -74,6 +74,12 @@ def by_keys(conn: Connection, keys: Sequence[str]) -> list[Paper]:
     return [row_to_paper(r) for r in rows]
 
 
+def seen_since(conn: Connection, since: datetime) -> list[Paper]:
+    c = papers_table.c
+    query = sa.select(papers_table).where(c.first_seen_at >= since).order_by(c.id)
+    return [row_to_paper(r) for r in conn.execute(query)]
+
+
 def count(conn: Connection) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(papers_table)).scalar_one())
 

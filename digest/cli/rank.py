@@ -1,5 +1,7 @@
 """`digest rank`: rank a file of papers for every subscriber of the config, offline.
 
+The command-line side of ranking: reading papers from files and printing lists.
+
 Touches no database and sends nothing: for trying preferences and thresholds by hand.
 """
 
@@ -13,9 +15,11 @@ from typing import Any
 
 import click
 
-from digest.errors import ConfigError, SourceError
+from digest.config import find_config, load_config, load_settings
+from digest.errors import InputError, SourceError
 from digest.models import Paper, RankedPaper, Subscriber
 from digest.rank import MemoryEmbeddingCache, make_ranker
+from digest.sources import parse_saved_page
 
 
 def read_papers_jsonl(path: Path) -> list[Paper]:
@@ -25,6 +29,8 @@ def read_papers_jsonl(path: Path) -> list[Paper]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise SourceError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise SourceError(str(path), f"not UTF-8 text (byte {exc.start})") from None
     papers: list[Paper] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -66,15 +72,10 @@ def read_papers(path: Path) -> list[Paper]:
     """JSONL (one paper per line), or any saved page the sources read (.json, .html, .txt)."""
     if path.suffix.lower() == ".jsonl":
         return read_papers_jsonl(path)
-    from digest.sources import parse_saved_page
-
     return parse_saved_page(path)
 
 
 def _load_subscribers(config: Path | None) -> tuple[Subscriber, ...]:
-    # Imported late: the config module pulls in pydantic, which ranking itself never needs.
-    from digest.config import find_config, load_config, load_settings
-
     path, is_example = find_config(config, load_settings())
     return tuple(load_config(path, is_example=is_example).subscribers)
 
@@ -130,7 +131,7 @@ def _lines(result: Mapping[str, list[RankedPaper]], fmt: str) -> Iterator[str]:
 @click.option(
     "--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True
 )
-def rank_command(
+def rank(
     papers_file: Path,
     history_file: Path | None,
     config_file: Path | None,
@@ -146,10 +147,10 @@ def rank_command(
     try:
         papers = read_papers(papers_file)
         history: Sequence[Paper] = read_papers(history_file) if history_file else ()
-        subscribers = _load_subscribers(config_file)
-        chosen = make_ranker(ranker, MemoryEmbeddingCache())
-    except (SourceError, ConfigError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except SourceError as exc:
+        raise InputError(str(exc)) from None
+    subscribers = _load_subscribers(config_file)
+    chosen = make_ranker(ranker, MemoryEmbeddingCache())
     result: Mapping[str, list[RankedPaper]] = chosen.rank(
         papers, subscribers, history=history, lift_thresholds=show_all
     )

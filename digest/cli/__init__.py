@@ -1,0 +1,61 @@
+"""The `digest` command: a thin skin over the pipeline.
+
+Flags in, a report out. Expected errors (`DigestError`) become one line on stderr with
+the exit code they carry (2 for configuration and input, 1 for the rest), here and only
+here; `-v` logs progress and shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from digest.cli.commands import fetch, preview, send_now, status
+from digest.cli.rank import rank
+from digest.errors import DigestError
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log progress and show tracebacks.")
+@click.version_option(package_name="paper-digest")
+def cli(verbose: bool) -> None:
+    """paper-digest: a daily email of the new papers that matter to each subscriber."""
+    # Without -v only real warnings (e.g. a ranker falling back) reach stderr; what went
+    # wrong with a page or a send is printed once, from the run's report.
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+for command in (send_now, fetch, preview, status, rank):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: run the CLI, turning expected errors into one line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    verbose = "-v" in args or "--verbose" in args
+    try:
+        code = cli.main(args=args, prog_name="digest", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except DigestError as exc:
+        if verbose:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+    return code

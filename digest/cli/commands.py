@@ -1,0 +1,165 @@
+"""send-now, fetch, preview, status: each parses flags, calls the pipeline, prints."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from digest import pipeline
+from digest.app import load_app_config, local_now, open_app
+from digest.cli.output import TerminalProgress, print_table, warn
+from digest.config import Config, Settings, load_settings
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Config file (default: $DIGEST_CONFIG, ./digest.toml, else the bundled example).",
+)
+DATE_OPTION = click.option(
+    "--date",
+    "list_date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The list date to treat as today (YYYY-MM-DD), for replaying and backfilling.",
+)
+
+
+def setup(config_path: Path | None) -> tuple[Settings, Config]:
+    settings = load_settings()
+    config = load_app_config(settings, config_path)
+    if config.is_example:
+        click.echo(
+            f"Using the bundled example config ({config.path.name}): "
+            "copy it to digest.toml to use your own subscribers and sources.",
+            err=True,
+        )
+    return settings, config
+
+
+@click.command("send-now")
+@CONFIG_OPTION
+@DATE_OPTION
+@click.option("--dry-run", is_flag=True, help="Fetch and rank, but send and record nothing.")
+@click.option("--subscriber", "only", metavar="EMAIL", help="Only this subscriber.")
+def send_now(
+    config_path: Path | None, list_date: datetime | None, dry_run: bool, only: str | None
+) -> None:
+    """Fetch new papers and send each subscriber's digest now."""
+    settings, config = setup(config_path)
+    options = pipeline.RunOptions(
+        list_date=list_date.date() if list_date else None,
+        only=(only,) if only else (),
+        dry_run=dry_run,
+    )
+    with open_app(settings, config) as app, TerminalProgress() as progress:
+        pipeline.select_subscribers(app, options.only)  # refuse an empty list before fetching
+        report = pipeline.run_once(app, options, local_now(), progress)
+        mailer = app.mailer.description
+    print_source_errors(report.sources)
+    print_table(
+        ["subscriber", "new papers", "sent", "result"],
+        [[r.email, str(r.considered), str(r.sent), result_text(r, mailer)] for r in report.digests],
+    )
+    if report.send_failed:
+        raise click.exceptions.Exit(1)
+
+
+def result_text(report: pipeline.SubscriberReport, mailer: str) -> str:
+    if report.status == "sent":
+        return f"sent to {report.where}"
+    if report.status == "failed":
+        return f"FAILED: {report.error} (will retry next run)"
+    if report.status == "dry run":
+        return f"dry run: would send to {mailer}"
+    return report.status
+
+
+@click.command("fetch")
+@CONFIG_OPTION
+@DATE_OPTION
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+def fetch(config_path: Path | None, list_date: datetime | None, fmt: str) -> None:
+    """Read the sources, store what is new and embed it; send nothing."""
+    settings, config = setup(config_path)
+    now = local_now()
+    day = list_date.date() if list_date else None
+    with open_app(settings, config) as app, TerminalProgress() as progress:
+        reports = pipeline.fetch(app, day, now, progress)
+        pipeline.index_recent(app, now, progress)
+    if fmt == "json":
+        click.echo(json.dumps({"sources": [asdict(r) for r in reports]}, indent=2))
+    else:
+        print_source_errors(reports)
+        print_table(
+            ["source", "fetched", "new", "updated", "failed"],
+            [[r.name, str(r.fetched), str(r.new), str(r.updated), str(r.failed)] for r in reports],
+        )
+        total = sum(r.new for r in reports)
+        click.echo(f"{total} new paper{'s' if total != 1 else ''}")
+    if reports and all(r.failed and not r.fetched for r in reports):
+        raise click.exceptions.Exit(1)
+
+
+@click.command("preview")
+@click.argument("email")
+@CONFIG_OPTION
+@DATE_OPTION
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Where to write the HTML (default: preview/<email>.html).",
+)
+def preview(
+    email: str, config_path: Path | None, list_date: datetime | None, output: Path | None
+) -> None:
+    """Write the HTML of EMAIL's next digest to a file and print its path; send nothing."""
+    settings, config = setup(config_path)
+    options = pipeline.RunOptions(list_date=list_date.date() if list_date else None)
+    with open_app(settings, config) as app:
+        digest, message = pipeline.preview(app, email, options, local_now())
+    html_part = message.get_body(preferencelist=("html",))
+    assert html_part is not None
+    target = output or Path("preview") / f"{digest.subscriber.email}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(html_part.get_content(), encoding="utf-8")
+    if not digest.papers:
+        click.echo(f"{digest.subscriber.email}: nothing new to send", err=True)
+    click.echo(str(target))
+
+
+@click.command("status")
+@CONFIG_OPTION
+def status(config_path: Path | None) -> None:
+    """Show the configuration in use, the active ranker and mailer, and each subscriber."""
+    settings, config = setup(config_path)
+    with open_app(settings, config) as app:
+        click.echo(f"config:    {config.path}{' (bundled example)' if config.is_example else ''}")
+        click.echo(f"database:  {app.store.safe_url} ({app.store.count_papers()} papers)")
+        click.echo(f"ranker:    {app.ranker.name}")
+        click.echo(f"mailer:    {app.mailer.description}")
+        click.echo(f"sources:   {', '.join(s.name for s in app.sources) or 'none'}")
+        emails = [s.email for s in config.subscribers]
+        summary = app.store.subscriber_status(emails)
+    click.echo("")
+    print_table(
+        ["subscriber", "last digest", "papers sent"],
+        [
+            [e, last.strftime("%Y-%m-%d %H:%M") if last else "never", str(sent)]
+            for e, (last, sent) in summary.items()
+        ],
+    )
+
+
+def print_source_errors(reports: list[pipeline.SourceReport]) -> None:
+    for report in reports:
+        for error in report.errors:
+            warn(error)
