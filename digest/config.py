@@ -62,7 +62,20 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
-    smtp_timeout: float = Field(default=30.0, gt=0)
+    # Seconds to wait for each SMTP command's reply (connect, MAIL, RCPT, DATA, ...).
+    smtp_timeout: float = Field(default=15.0, gt=0)
+    # SMTP connections kept open and reused for many messages; also how many sends may be
+    # in flight at once.
+    smtp_pool_size: int = Field(default=4, ge=1, le=64)
+    # The name given in EHLO; unset means the domain of DIGEST_FROM, else "localhost".
+    smtp_local_hostname: str | None = None
+    # At most this many messages per second over the whole pool, evenly spaced; 0: no limit.
+    smtp_rate: float = Field(default=0.0, ge=0)
+    # DKIM: with all three set, every message is signed (relaxed/relaxed, rsa-sha256) with
+    # the PEM private key in dkim_key_file, published as <selector>._domainkey.<domain>.
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+    dkim_key_file: Path | None = None
     # The From header of every digest.
     from_address: str = Field(
         default="paper-digest <digest@localhost>", validation_alias="DIGEST_FROM"

@@ -35,12 +35,22 @@ class StoreError(DigestError):
 
 
 class SendError(DigestError):
-    """The mailer did not accept a message."""
+    """The mailer did not accept a message.
+
+    `code` is the server's reply code when there was a reply (421, 451, 550, ...), else
+    None; `reply` is the server's words, or what went wrong when it said nothing (a timeout,
+    a dropped connection). The message (`str(error)`) names where the mail was going.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, reply: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reply = reply or message
 
 
 class TemporarySendError(SendError):
-    """Worth retrying later (connection refused, 4xx reply)."""
+    """Worth retrying later: a 4xx reply, a timeout, a refused or dropped connection."""
 
 
 class PermanentSendError(SendError):
-    """Retrying will not help (5xx reply, bad recipient)."""
+    """Retrying will not help: a 5xx reply (e.g. 550 recipient refused)."""
