@@ -91,6 +91,22 @@ class Settings(BaseSettings):
     http_retries: int = Field(default=3, ge=0, le=10)
     # A subscriber's first digest considers papers first seen in this many days.
     new_subscriber_days: int = Field(default=7, ge=0)
+    # Delivery from the outbox: messages claimed per batch; how long a claim lasts before
+    # another worker may take the message over (a worker that died); attempts before a
+    # message fails for good, and the first retry delay (doubling, with jitter).
+    delivery_batch: int = Field(default=64, ge=1, le=5000)
+    delivery_lease: float = Field(default=300.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_delay: float = Field(default=60.0, ge=0)
+    # After this many temporary failures in a row (connection, timeout, 4xx) delivery
+    # stops and the run reports an error storm: a dead server costs seconds, not hours.
+    storm_limit: int = Field(default=10, ge=1)
+    # A recipient whose server refused (5xx) this many digests in a row is suppressed.
+    suppress_after: int = Field(default=3, ge=0)
+    # List-Unsubscribe: a mailto address (default: the From address) and, when set, the
+    # public https address of `digest serve`.
+    unsubscribe_mailto: str | None = None
+    public_url: str | None = None
     # A folder of templates searched before the bundled ones: override one file or all.
     templates_dir: Path | None = None
 

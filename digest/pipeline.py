@@ -1,31 +1,38 @@
-"""One run of the service: fetch → store → index → rank → render → send → record.
+"""One run of the service: fetch → store → index → rank → plan → deliver.
 
 The only place the parts meet. The CLI, and later the scheduler and the workers, call
-`run_once`; it knows the stages, not formats or storage. The parts come in an `App`,
-the clock as `now`. Ordering rules: a page's papers and its memo are stored together;
-a paper's shared work (embeddings) is done and committed right after it is stored; a
-paper is recorded as sent only after the mailer accepted the message.
+`run_once` (or `plan` and `deliver`); it knows the stages, not formats or storage. The
+parts come in an `App`, the clock as `now`. Ordering rules: a page's papers and its memo
+are stored together; a paper's shared work (embeddings) is done and committed right
+after it is stored; a digest is planned (message, reserved papers, progress) in one
+transaction before anything is sent; a message is marked sent only after the mail
+server accepted it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 
-import jinja2
-
+from digest import delivery
 from digest.app import App
-from digest.errors import ConfigError, SendError, SourceError
-from digest.mailer import Mailer
+from digest.compose import Composer, sender_domain
+from digest.delivery import Clock, Delivered, DeliveryOptions, DeliveryReport
+from digest.errors import ConfigError, SourceError
 from digest.models import Digest, Paper, RankedPaper, Subscriber, key_for_reference
-from digest.rank import Ranker
 from digest.render import render_message
 from digest.sources import FetchContext, Source
-from digest.store import Store
+from digest.store import PlannedDigest, Store
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +69,8 @@ class SubscriberReport:
 
     email: str
     considered: int
-    sent: int
-    status: str  # "sent", "dry run", "nothing new", "no matching papers", "failed"
+    sent: int  # papers in the digest
+    status: str  # sent, retry, failed, dry run, nothing new, no matching papers, suppressed, ...
     where: str = ""
     error: str = ""
 
@@ -75,10 +82,12 @@ class RunReport:
     sources: list[SourceReport] = field(default_factory=list)
     indexed: int = 0  # papers whose shared ranking work was done in this run
     digests: list[SubscriberReport] = field(default_factory=list)
+    storm: str | None = None  # delivery paused: many temporary failures in a row
+    stopped: bool = False  # a signal stopped delivery early; the rest is still in the outbox
 
     @property
     def send_failed(self) -> bool:
-        return any(r.status == "failed" for r in self.digests)
+        return self.storm is not None or any(r.status in ("failed", "retry") for r in self.digests)
 
     @property
     def every_source_failed(self) -> bool:
@@ -86,29 +95,34 @@ class RunReport:
 
 
 def run_once(
-    app: App, options: RunOptions, now: datetime, progress: Progress | None = None
+    app: App,
+    options: RunOptions,
+    now: datetime,
+    progress: Progress | None = None,
+    stop: asyncio.Event | None = None,
+    clock: Clock | None = None,
 ) -> RunReport:
-    """Fetch (unless told not to), then rank, render and send each subscriber's digest."""
+    """Fetch (unless told not to), plan every subscriber's digest, then deliver the outbox.
+
+    `now` is the run's time (list dates, plans); `clock` tells delivery the time as it
+    goes (retries, leases), and defaults to a clock that stays at `now`.
+    """
     subscribers = select_subscribers(app, options.only)
     report = RunReport()
     if options.fetch:
         report.sources = fetch(app, options.list_date, now, progress)
         report.indexed = index_recent(app, now, progress)
     day = options.list_date or now.date()
-    report.digests = asyncio.run(
-        send_digests(
-            app.store,
-            app.ranker,
-            app.mailer,
-            app.templates,
-            subscribers,
-            sender=app.settings.from_address,
-            now=now,
-            day=day,
-            new_subscriber_days=app.settings.new_subscriber_days,
-            dry_run=options.dry_run,
-        )
-    )
+    run_id = None if options.dry_run else app.store.start_run("send-now", now)
+    planned = plan(app, subscribers, now=now, day=day, dry_run=options.dry_run, run_id=run_id)
+    if options.dry_run:
+        report.digests = planned
+        return report
+    delivered = asyncio.run(deliver(app, clock or (lambda: now), stop=stop))
+    report.digests = merge_reports(planned, delivered)
+    report.storm, report.stopped = delivered.storm, delivered.stopped
+    assert run_id is not None
+    app.store.finish_run(run_id, (clock or (lambda: now))(), run_counts(report), run_errors(report))
     return report
 
 
@@ -120,16 +134,10 @@ def preview(
     if options.fetch:
         fetch(app, options.list_date, now)
         index_recent(app, now)
-    (plan,) = plan_digests(
-        app.store,
-        app.ranker,
-        [subscriber],
-        now=now,
-        day=options.list_date or now.date(),
-        new_subscriber_days=app.settings.new_subscriber_days,
-    )
-    message = render_message(plan.digest, app.templates, sender=app.settings.from_address, now=now)
-    return plan.digest, message
+    day = options.list_date or now.date()
+    digest = rank_digests(app, [subscriber], now=now, day=day)[0][0]
+    message = render_message(digest, app.templates, sender=app.settings.from_address, now=now)
+    return digest, message
 
 
 def select_subscribers(app: App, only: Sequence[str]) -> tuple[Subscriber, ...]:
@@ -213,43 +221,170 @@ def index_recent(app: App, now: datetime, progress: Progress | None = None) -> i
     return indexed
 
 
-@dataclass(frozen=True, slots=True)
-class DigestPlan:
-    """One subscriber's next digest and what recording it will change."""
+def rank_digests(
+    app: App, subscribers: Sequence[Subscriber], *, now: datetime, day: date
+) -> list[tuple[Digest, PlannedDigest]]:
+    """Rank each subscriber's papers that no earlier digest considered."""
+    store = app.store
+    emails = [s.email for s in subscribers]
+    candidates = store.candidates(emails, now, app.settings.new_subscriber_days)
+    history = _history_for_likes(store, subscribers, candidates.papers)
+    ranked = app.ranker.rank(
+        candidates.papers, subscribers, history=history, eligible=candidates.eligible
+    )
+    result = []
+    for sub in subscribers:
+        chosen: list[RankedPaper] = ranked.get(sub.email, [])
+        considered = len(candidates.eligible.get(sub.email, ()))
+        contents = {
+            "considered": considered,
+            "papers": [
+                {"id": candidates.ids[r.paper.key], "score": round(r.score, 6), "why": list(r.why)}
+                for r in chosen
+            ],
+        }
+        planned = PlannedDigest(
+            subscriber=sub.email,
+            issue_date=day,
+            paper_ids=tuple(candidates.ids[r.paper.key] for r in chosen),
+            contents=contents,
+            seen_through=candidates.seen_through.get(sub.email, 0),
+            plan_version=candidates.versions.get(sub.email, 0),
+        )
+        result.append((Digest(sub, tuple(chosen), day, considered=considered), planned))
+    return result
 
-    digest: Digest
-    paper_ids: tuple[int, ...]  # store row ids of the digest's papers
-    seen_through: int  # the subscriber's progress once the digest is recorded
 
-
-def plan_digests(
-    store: Store,
-    ranker: Ranker,
+def plan(
+    app: App,
     subscribers: Sequence[Subscriber],
     *,
     now: datetime,
     day: date,
-    new_subscriber_days: int,
-) -> list[DigestPlan]:
-    """Rank each subscriber's papers that no earlier digest considered."""
-    emails = [s.email for s in subscribers]
-    candidates = store.candidates(emails, now, new_subscriber_days)
-    history = _history_for_likes(store, subscribers, candidates.papers)
-    ranked = ranker.rank(
-        candidates.papers, subscribers, history=history, eligible=candidates.eligible
+    dry_run: bool = False,
+    run_id: int | None = None,
+) -> list[SubscriberReport]:
+    """Rank and plan each subscriber's digest into the outbox (unless `dry_run`).
+
+    Suppressed addresses are skipped. Of two runs planning the same subscriber at once,
+    one plans and the other reports "planned by another run".
+    """
+    suppressed = app.store.suppressed([s.email for s in subscribers])
+    active = [s for s in subscribers if s.email not in suppressed]
+    reports = [
+        SubscriberReport(email, 0, 0, "suppressed", error=reason)
+        for email, reason in suppressed.items()
+    ]
+    ranked = rank_digests(app, active, now=now, day=day) if active else []
+    if not dry_run:
+        domain = sender_domain(app.settings.from_address)
+        outcome = app.store.plan([p for _, p in ranked], now=now, domain=domain, run_id=run_id)
+        lost = set(outcome.lost)
+    for digest, _ in ranked:
+        email, considered, n = digest.subscriber.email, digest.considered, len(digest.papers)
+        if not dry_run and email in lost:
+            status = "planned by another run"
+        elif not n:
+            status = "nothing new" if considered == 0 else "no matching papers"
+        else:
+            status = "dry run" if dry_run else "planned"
+        log.info("event=planned subscriber=%s papers=%d status=%s", email, n, status)
+        reports.append(SubscriberReport(email, considered, n, status))
+    return reports
+
+
+async def deliver(
+    app: App, clock: Clock, *, once: bool = True, stop: asyncio.Event | None = None
+) -> DeliveryReport:
+    """Deliver due messages from the outbox with this app's mailer and settings."""
+    settings = app.settings
+    composer = Composer(
+        app.templates,
+        settings.from_address,
+        {s.email: s for s in app.config.subscribers},
+        app.store.papers_by_id,
+        unsubscribe_mailto=settings.unsubscribe_mailto,
+        public_url=settings.public_url,
     )
-    plans = []
-    for sub in subscribers:
-        chosen: list[RankedPaper] = ranked.get(sub.email, [])
-        considered = len(candidates.eligible.get(sub.email, ()))
-        plans.append(
-            DigestPlan(
-                Digest(sub, tuple(chosen), day, considered=considered),
-                tuple(candidates.ids[r.paper.key] for r in chosen),
-                candidates.seen_through.get(sub.email, 0),
-            )
+    options = DeliveryOptions(
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        batch_size=settings.delivery_batch,
+        lease=timedelta(seconds=settings.delivery_lease),
+        max_attempts=settings.max_attempts,
+        retry_delay=timedelta(seconds=settings.retry_delay),
+        storm_limit=settings.storm_limit,
+        suppress_after=settings.suppress_after,
+        once=once,
+    )
+    stop = stop or asyncio.Event()
+    with _stop_on_signals(stop):
+        return await delivery.deliver(
+            app.store, app.mailer, composer.compose_many, options, clock=clock, stop=stop
         )
-    return plans
+
+
+@contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT finish the messages in flight, then stop (main thread only)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def merge_reports(
+    planned: list[SubscriberReport], delivered: DeliveryReport
+) -> list[SubscriberReport]:
+    """Plans and what delivery did with them (and with earlier runs' retries)."""
+    last: dict[str, Delivered] = {}
+    for result in delivered.results:
+        last[result.subscriber] = result
+    merged = []
+    for report in planned:
+        done = last.pop(report.email, None)
+        if done is None:
+            merged.append(report)
+            continue
+        merged.append(_with_outcome(report, done))
+    for email, done in last.items():  # earlier runs' messages delivered now
+        merged.append(_with_outcome(SubscriberReport(email, 0, 0, "earlier digest"), done))
+    return merged
+
+
+def _with_outcome(report: SubscriberReport, done: Delivered) -> SubscriberReport:
+    if done.outcome == "sent":
+        return replace(report, status="sent", where=done.detail)
+    if done.outcome == "retry":
+        when = f"{done.next_attempt_at:%Y-%m-%d %H:%M}" if done.next_attempt_at else "later"
+        return replace(report, status="retry", error=f"{done.detail} (retry at {when})")
+    return replace(report, status="failed", error=done.detail)
+
+
+def run_counts(report: RunReport) -> dict[str, int]:
+    statuses = [r.status for r in report.digests]
+    return {
+        "planned": sum(
+            1 for r in report.digests if r.sent and r.status != "planned by another run"
+        ),
+        "sent": statuses.count("sent"),
+        "retrying": statuses.count("retry"),
+        "failed": statuses.count("failed"),
+        "suppressed": statuses.count("suppressed"),
+    }
+
+
+def run_errors(report: RunReport) -> list[str]:
+    errors = [f"{r.email}: {r.error}" for r in report.digests if r.status in ("failed", "retry")]
+    errors += [e for s in report.sources for e in s.errors]
+    return [*([f"error storm: {report.storm}"] if report.storm else []), *errors]
 
 
 def _history_for_likes(
@@ -259,62 +394,3 @@ def _history_for_likes(
     present = {p.key for p in papers}
     wanted = {key_for_reference(like) for sub in subscribers for like in sub.like} - present
     return store.papers_by_key(sorted(wanted)) if wanted else []
-
-
-async def send_digests(
-    store: Store,
-    ranker: Ranker,
-    mailer: Mailer,
-    env: jinja2.Environment,
-    subscribers: Sequence[Subscriber],
-    *,
-    sender: str,
-    now: datetime,
-    day: date,
-    new_subscriber_days: int,
-    dry_run: bool = False,
-) -> list[SubscriberReport]:
-    """Rank, render and send each subscriber's digest; record what the mailer accepted."""
-    plans = plan_digests(
-        store, ranker, subscribers, now=now, day=day, new_subscriber_days=new_subscriber_days
-    )
-    reports = []
-    for plan in plans:
-        digest = plan.digest
-        email, considered = digest.subscriber.email, digest.considered
-        if not digest.papers:
-            status = "nothing new" if considered == 0 else "no matching papers"
-            log.info("event=nothing_to_send subscriber=%s considered=%d", email, considered)
-            if not dry_run:
-                store.mark_considered(email, plan.seen_through, now)
-            reports.append(SubscriberReport(email, considered, 0, status))
-            continue
-        message = render_message(digest, env, sender=sender, now=now)
-        if dry_run:
-            reports.append(SubscriberReport(email, considered, len(digest.papers), "dry run"))
-            continue
-        reports.append(await _send_one(store, mailer, message, plan, now))
-    return reports
-
-
-async def _send_one(
-    store: Store, mailer: Mailer, message: EmailMessage, plan: DigestPlan, now: datetime
-) -> SubscriberReport:
-    email, considered = plan.digest.subscriber.email, plan.digest.considered
-    try:
-        where = await mailer.send(message)
-    except SendError as exc:
-        # Nothing recorded: the same papers stay unsent and are tried again next run.
-        log.warning("event=send_failed subscriber=%s error=%s", email, exc)
-        return SubscriberReport(email, considered, 0, "failed", error=str(exc))
-    store.record_delivery(
-        email,
-        plan.paper_ids,
-        message_id=str(message["Message-ID"]),
-        destination=where,
-        seen_through=plan.seen_through,
-        now=now,
-    )
-    n = len(plan.paper_ids)
-    log.info("event=digest_sent subscriber=%s papers=%d where=%s", email, n, where)
-    return SubscriberReport(email, considered, n, "sent", where=where)

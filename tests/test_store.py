@@ -8,9 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from digest.errors import StoreError
 from digest.models import Paper
-from digest.store import Store
+from digest.store import PlannedDigest, Store
 
 NOW = datetime(2026, 4, 10, 8, 0, tzinfo=UTC)
 
@@ -59,18 +58,22 @@ def test_duplicates_within_one_batch_are_merged(store: Store) -> None:
     assert stored.comments == 1 and stored.upvotes == 2
 
 
+def plan_one(store: Store, email: str, keys: list[str], now: datetime = NOW) -> None:
+    """Plan a digest of these papers for one subscriber, as the pipeline does."""
+    cands = store.candidates([email], now, 7)
+    ids = tuple(cands.ids[k] for k in keys)
+    contents = {"considered": len(cands.eligible[email]), "papers": [{"id": i} for i in ids]}
+    digest = PlannedDigest(
+        email, now.date(), ids, contents, cands.seen_through[email], cands.versions[email]
+    )
+    store.plan([digest], now=now, domain="example.org")
+
+
 def test_candidates_exclude_what_was_sent_and_considered(store: Store) -> None:
     store.ingest([paper("A", "1"), paper("B", "2")], NOW)
     cands = store.candidates(["x@example.org", "y@example.org"], NOW, 7)
     assert cands.eligible["x@example.org"] == {"arxiv:1", "arxiv:2"}
-    store.record_delivery(
-        "x@example.org",
-        [cands.ids["arxiv:1"]],
-        message_id="<m1@x>",
-        destination="test",
-        seen_through=cands.seen_through["x@example.org"],
-        now=NOW,
-    )
+    plan_one(store, "x@example.org", ["arxiv:1"])
     store.ingest([paper("C", "3")], NOW + timedelta(hours=1))
     later = store.candidates(["x@example.org", "y@example.org"], NOW + timedelta(hours=2), 7)
     assert later.eligible["x@example.org"] == {"arxiv:3"}
@@ -78,15 +81,23 @@ def test_candidates_exclude_what_was_sent_and_considered(store: Store) -> None:
     assert store.sent_keys("x@example.org") == {"arxiv:1"}
 
 
-def test_a_paper_is_never_recorded_twice_for_a_subscriber(store: Store) -> None:
+def test_a_paper_is_never_planned_twice_for_a_subscriber(store: Store) -> None:
     store.ingest([paper("A", "1")], NOW)
-    cands = store.candidates(["x@example.org"], NOW, 7)
-    ids = [cands.ids["arxiv:1"]]
-    kw = {"message_id": "<m@x>", "destination": "t", "seen_through": 1, "now": NOW}
-    store.record_delivery("x@example.org", ids, **kw)  # type: ignore[arg-type]
-    with pytest.raises(StoreError):
-        store.record_delivery("x@example.org", ids, **kw)  # type: ignore[arg-type]
-    assert store.delivery_count("x@example.org") == 1  # the failed one left nothing behind
+    stale = store.candidates(["x@example.org"], NOW, 7)
+    plan_one(store, "x@example.org", ["arxiv:1"])
+    # A second planner that read the same state loses the race: nothing is planned twice.
+    email = "x@example.org"
+    digest = PlannedDigest(
+        email,
+        NOW.date(),
+        (stale.ids["arxiv:1"],),
+        {"papers": []},
+        stale.seen_through[email],
+        stale.versions[email],
+    )
+    outcome = store.plan([digest], now=NOW, domain="example.org")
+    assert outcome.lost == [email] and outcome.planned == []
+    assert store.message_counts() == {"pending": 1}
 
 
 def test_new_subscriber_starts_with_recent_papers_only(store: Store) -> None:

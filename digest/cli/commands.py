@@ -66,18 +66,27 @@ def send_now(
         ["subscriber", "new papers", "sent", "result"],
         [[r.email, str(r.considered), str(r.sent), result_text(r, mailer)] for r in report.digests],
     )
+    if report.storm:
+        click.echo(
+            f"error: delivery paused: {report.storm}; the rest stays in the outbox",
+            err=True,
+        )
+    if report.stopped:
+        click.echo("stopped: what was not sent stays in the outbox for the next run", err=True)
     if report.send_failed:
         raise click.exceptions.Exit(1)
 
 
 def result_text(report: pipeline.SubscriberReport, mailer: str) -> str:
-    if report.status == "sent":
-        return f"sent to {report.where}"
-    if report.status == "failed":
-        return f"FAILED: {report.error} (will retry next run)"
-    if report.status == "dry run":
-        return f"dry run: would send to {mailer}"
-    return report.status
+    texts = {
+        "sent": f"sent to {report.where}",
+        "failed": f"FAILED: {report.error} (its papers go into the next digest)",
+        "retry": f"will retry: {report.error}",
+        "planned": "queued in the outbox (delivery stopped early)",
+        "dry run": f"dry run: would send to {mailer}",
+        "suppressed": f"suppressed: {report.error}",
+    }
+    return texts.get(report.status, report.status)
 
 
 @click.command("fetch")

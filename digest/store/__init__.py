@@ -4,7 +4,7 @@ One module per domain, each a set of functions over a connection, behind the `St
 facade that opens one transaction per call:
 
 - `papers`: the seen-set (ingest, lookups, what each subscriber has not considered yet);
-- `ledger`: deliveries, the papers each subscriber was sent, each subscriber's progress;
+- `outbox`: planned messages, their claims and outcomes, reservations, suppressions, runs;
 - `memos`: what the sources remember between runs (files read, HTTP validators);
 - `embeddings`: the ranker's vector cache;
 - `db`: engine, migrations (Alembic, applied on open), transactions, error mapping.
@@ -16,17 +16,28 @@ error is raised as a one-line `StoreError`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy.engine import Engine
 
 from digest.models import FileFingerprint, Paper, SourceMemo, UrlMemo, Validators
-from digest.store import embeddings, ledger, memos, papers
-from digest.store.db import create_engine, migrate, safe_url, transaction
+from digest.store import embeddings, memos, outbox, papers
+from digest.store.db import chunks, create_engine, migrate, safe_url, transaction
+from digest.store.outbox import ClaimedMessage, DeliveryResult, PlannedDigest, PlanOutcome
 from digest.store.papers import Candidates, IngestResult
 
-__all__ = ["Candidates", "IngestResult", "Store"]
+__all__ = [
+    "Candidates",
+    "ClaimedMessage",
+    "DeliveryResult",
+    "IngestResult",
+    "PlanOutcome",
+    "PlannedDigest",
+    "Store",
+]
+PLAN_BATCH = 64  # subscribers planned per transaction
 
 
 class Store:
@@ -69,6 +80,10 @@ class Store:
         with transaction(self.engine) as conn:
             return papers.by_keys(conn, keys)
 
+    def papers_by_id(self, ids: Sequence[int]) -> dict[int, Paper]:
+        with transaction(self.engine) as conn:
+            return papers.by_ids(conn, ids)
+
     def papers_seen_since(self, since: datetime) -> list[Paper]:
         """Papers first seen at or after `since`, oldest first."""
         with transaction(self.engine) as conn:
@@ -84,47 +99,85 @@ class Store:
         with transaction(self.engine) as conn:
             return papers.candidates(conn, emails, now, new_subscriber_days)
 
-    # -- ledger ---------------------------------------------------------------------------
+    # -- outbox ---------------------------------------------------------------------------
 
-    def record_delivery(
+    def plan(
         self,
-        email: str,
-        paper_ids: Sequence[int],
+        digests: Sequence[PlannedDigest],
         *,
-        message_id: str,
-        destination: str,
-        seen_through: int,
         now: datetime,
-    ) -> None:
-        """After the mailer accepted a digest: ledger rows and progress, one transaction."""
-        with transaction(self.engine) as conn:
-            ledger.record_delivery(
-                conn,
-                email,
-                paper_ids,
-                message_id=message_id,
-                destination=destination,
-                seen_through=seen_through,
-                now=now,
-            )
+        domain: str,
+        run_id: int | None = None,
+    ) -> PlanOutcome:
+        """Plan digests: messages, reservations and progress; the exactly-once point."""
+        outcome = PlanOutcome()
+        for chunk in chunks(list(digests), PLAN_BATCH):
+            with transaction(self.engine) as conn:
+                part = outbox.plan(conn, chunk, now=now, domain=domain, run_id=run_id)
+            outcome.planned += part.planned
+            outcome.considered += part.considered
+            outcome.lost += part.lost
+        return outcome
 
-    def mark_considered(self, email: str, seen_through: int, now: datetime) -> None:
-        """Nothing was worth sending: remember the papers were looked at."""
+    def claim(
+        self, worker: str, now: datetime, limit: int, lease: timedelta
+    ) -> list[ClaimedMessage]:
         with transaction(self.engine) as conn:
-            ledger.advance(conn, email, seen_through, now, delivered=False)
+            return outbox.claim(conn, worker, now, limit, lease)
+
+    def finish(
+        self, worker: str, results: Sequence[DeliveryResult], now: datetime, suppress_after: int
+    ) -> None:
+        with transaction(self.engine) as conn:
+            outbox.finish(conn, worker, results, now, suppress_after)
+
+    def release_claims(self, worker: str, ids: Sequence[int]) -> None:
+        with transaction(self.engine) as conn:
+            outbox.release_claims(conn, worker, ids)
+
+    def next_due(self) -> datetime | None:
+        with transaction(self.engine) as conn:
+            return outbox.next_due(conn)
+
+    def suppressed(self, emails: Sequence[str]) -> dict[str, str]:
+        with transaction(self.engine) as conn:
+            return outbox.suppressed(conn, emails)
+
+    def start_run(self, kind: str, now: datetime) -> int:
+        with transaction(self.engine) as conn:
+            return outbox.start_run(conn, kind, now)
+
+    def finish_run(
+        self, run_id: int, now: datetime, counts: dict[str, int], errors: list[str]
+    ) -> None:
+        with transaction(self.engine) as conn:
+            outbox.finish_run(conn, run_id, now, counts, errors)
+
+    def recent_runs(self, limit: int = 5) -> list[dict[str, Any]]:
+        with transaction(self.engine) as conn:
+            return outbox.recent_runs(conn, limit)
+
+    def recent_failures(self, limit: int = 10) -> list[dict[str, Any]]:
+        with transaction(self.engine) as conn:
+            return outbox.failures(conn, limit)
+
+    def message_counts(self) -> dict[str, int]:
+        with transaction(self.engine) as conn:
+            return outbox.status_counts(conn)
 
     def sent_keys(self, email: str) -> set[str]:
-        """Keys of every paper ever sent to this subscriber."""
+        """Keys of every paper reserved for or sent to this subscriber."""
         with transaction(self.engine) as conn:
-            return ledger.sent_keys(conn, email)
+            return outbox.sent_keys(conn, email)
 
     def delivery_count(self, email: str | None = None) -> int:
+        """Messages sent (to this subscriber)."""
         with transaction(self.engine) as conn:
-            return ledger.delivery_count(conn, email)
+            return outbox.delivery_count(conn, email)
 
     def subscriber_status(self, emails: Sequence[str]) -> dict[str, tuple[datetime | None, int]]:
         with transaction(self.engine) as conn:
-            return ledger.subscriber_status(conn, emails)
+            return outbox.subscriber_status(conn, emails)
 
     # -- source memory (read side; pages are remembered by `ingest`) ----------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -36,7 +36,8 @@ def create_engine(url: str) -> Engine:
             f"({exc}); for PostgreSQL: pip install 'paper-digest[postgres]'"
         ) from None
     if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "connect", _sqlite_connect)
+        sa.event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -101,8 +102,21 @@ def first_line(exc: BaseException) -> str:
     return text.strip().splitlines()[0]
 
 
-def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
-    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+def _sqlite_connect(dbapi_conn: Any, _record: object) -> None:
+    # Transactions are begun by _sqlite_begin, not by the driver.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
+        # WAL: readers never block the writer; NORMAL: no fsync per commit (still safe
+        # against a process crash; a power cut may lose the last commits, never corrupt).
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # IMMEDIATE: take the write lock at the start, so two processes that read then
+    # write (plan, claim) wait their turn instead of failing with "database is locked".
+    conn.exec_driver_sql("BEGIN IMMEDIATE")

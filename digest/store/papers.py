@@ -11,8 +11,14 @@ from sqlalchemy.engine import Connection
 
 from digest.models import Paper, split_key
 from digest.store.db import chunks
+from digest.store.outbox import NEW_SUBSCRIBER
 from digest.store.rows import dedupe, find_existing, merge, paper_values, row_to_paper
-from digest.store.schema import papers_table, sent_papers_table, subscribers_table
+from digest.store.schema import (
+    papers_table,
+    released_papers_table,
+    reservations_table,
+    subscribers_table,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +39,7 @@ class Candidates:
     ids: dict[str, int] = field(default_factory=dict)  # paper key -> row id
     eligible: dict[str, set[str]] = field(default_factory=dict)  # email -> paper keys
     seen_through: dict[str, int] = field(default_factory=dict)  # email -> highest id considered
+    versions: dict[str, int] = field(default_factory=dict)  # email -> plan_version read
 
 
 def ingest(conn: Connection, papers: Iterable[Paper], now: datetime) -> IngestResult:
@@ -80,6 +87,14 @@ def seen_since(conn: Connection, since: datetime) -> list[Paper]:
     return [row_to_paper(r) for r in conn.execute(query)]
 
 
+def by_ids(conn: Connection, ids: Sequence[int]) -> dict[int, Paper]:
+    found: dict[int, Paper] = {}
+    for chunk in chunks(list(ids)):
+        for row in conn.execute(sa.select(papers_table).where(papers_table.c.id.in_(chunk))):
+            found[row.id] = row_to_paper(row)
+    return found
+
+
 def count(conn: Connection) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(papers_table)).scalar_one())
 
@@ -94,25 +109,33 @@ def candidates(
     """
     c = papers_table.c
     wanted = set(emails)
-    known: dict[str, int] = {}
-    t = subscribers_table
+    known: dict[str, tuple[int, int]] = {}
+    released: dict[str, set[int]] = {}
+    t, rel = subscribers_table, released_papers_table.c
     for chunk in chunks(list(wanted)):
-        query = sa.select(t.c.email, t.c.seen_through).where(t.c.email.in_(chunk))
-        known.update((r.email, r.seen_through) for r in conn.execute(query))
+        query = sa.select(t.c.email, t.c.seen_through, t.c.plan_version).where(t.c.email.in_(chunk))
+        known.update((r.email, (r.seen_through, r.plan_version)) for r in conn.execute(query))
+        query = sa.select(rel.subscriber, rel.paper_id).where(rel.subscriber.in_(chunk))
+        for r in conn.execute(query):
+            released.setdefault(r.subscriber, set()).add(r.paper_id)
     floor_id = _first_id_since(conn, now - timedelta(days=new_subscriber_days))
-    starts = {e: known.get(e, floor_id - 1) for e in emails}
+    starts = {e: known[e][0] if e in known else floor_id - 1 for e in emails}
     if not starts:
         return Candidates()
+    extra = sorted(set().union(*released.values())) if released else []
+    newer = c.id > min(starts.values())
     rows = conn.execute(
-        sa.select(papers_table).where(c.id > min(starts.values())).order_by(c.id)
+        sa.select(papers_table)
+        .where(sa.or_(newer, c.id.in_(extra)) if extra else newer)
+        .order_by(c.id)
     ).all()
-    sent: dict[str, set[int]] = {}
-    sp = sent_papers_table.c
+    reserved: dict[str, set[int]] = {}
+    rv = reservations_table.c
     for chunk in chunks([r.id for r in rows]):
-        query = sa.select(sp.subscriber, sp.paper_id).where(sp.paper_id.in_(chunk))
-        for s in conn.execute(query):
+        taken = sa.select(rv.subscriber, rv.paper_id).where(rv.paper_id.in_(chunk))
+        for s in conn.execute(taken):
             if s.subscriber in wanted:
-                sent.setdefault(s.subscriber, set()).add(s.paper_id)
+                reserved.setdefault(s.subscriber, set()).add(s.paper_id)
     result = Candidates()
     keys = {}
     for row in rows:
@@ -120,13 +143,14 @@ def candidates(
         result.papers.append(paper)
         result.ids[paper.key] = row.id
         keys[row.id] = paper.key
-    top = rows[-1].id if rows else 0
+    top = max((r.id for r in rows), default=0)
     # Most subscribers share a starting point: build each distinct set once.
     after = {start: {r.id for r in rows if r.id > start} for start in set(starts.values())}
     for email in emails:
-        ids = after[starts[email]] - sent.get(email, set())
+        ids = (after[starts[email]] | released.get(email, set())) - reserved.get(email, set())
         result.eligible[email] = {keys[i] for i in ids}
         result.seen_through[email] = max(top, starts[email])
+        result.versions[email] = known[email][1] if email in known else NEW_SUBSCRIBER
     return result
 
 

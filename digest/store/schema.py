@@ -38,23 +38,71 @@ subscribers_table = sa.Table(
     sa.Column("seen_through", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_digest_at", sa.DateTime(timezone=True)),
+    # Bumped by every plan: a planner that read an older version lost the race.
+    sa.Column("plan_version", sa.Integer, nullable=False, server_default="0"),
+    # Consecutive digests the server refused permanently (5xx).
+    sa.Column("refusals", sa.Integer, nullable=False, server_default="0"),
 )
-deliveries_table = sa.Table(
-    "deliveries",
+# The outbox: one row per planned digest. status: pending, sending (claimed, until
+# lease_until), sent, retry (at next_attempt_at) or failed (last_error says why).
+messages_table = sa.Table(
+    "messages",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("subscriber", sa.String(320), nullable=False, index=True),
-    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
     sa.Column("message_id", sa.Text, nullable=False),
-    sa.Column("destination", sa.Text, nullable=False),
+    sa.Column("destination", sa.Text),
     sa.Column("paper_count", sa.Integer, nullable=False),
+    sa.Column("issue_date", sa.Date),
+    sa.Column("sequence", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("status", sa.String(16), nullable=False, server_default="sent"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("claimed_by", sa.Text),
+    sa.Column("last_error", sa.Text),
+    sa.Column("contents", sa.JSON),  # the digest as planned: considered, papers with why
+    sa.Column("run_id", sa.Integer),
+    sa.UniqueConstraint("message_id", name="uq_messages_message_id"),
+    sa.Index("ix_messages_due", "status", "next_attempt_at"),
 )
-sent_papers_table = sa.Table(
-    "sent_papers",
+# A paper reserved for (planned) or sent to a subscriber: never twice.
+reservations_table = sa.Table(
+    "reservations",
     metadata,
     sa.Column("subscriber", sa.String(320), primary_key=True),
     sa.Column("paper_id", sa.Integer, sa.ForeignKey("papers.id"), primary_key=True),
-    sa.Column("delivery_id", sa.Integer, sa.ForeignKey("deliveries.id"), nullable=False),
+    sa.Column("message_id", sa.Integer, sa.ForeignKey("messages.id"), nullable=False),
+)
+# Papers of a failed message, offered again in the subscriber's next digest.
+released_papers_table = sa.Table(
+    "released_papers",
+    metadata,
+    sa.Column("subscriber", sa.String(320), primary_key=True),
+    sa.Column("paper_id", sa.Integer, sa.ForeignKey("papers.id"), primary_key=True),
+)
+suppressions_table = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("email", sa.String(320), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+runs_table = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("planned", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("sent", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("retrying", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("suppressed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("errors", sa.JSON),
 )
 source_files_table = sa.Table(
     "source_files",

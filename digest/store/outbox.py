@@ -1,0 +1,394 @@
+"""The outbox: planning digests (the exactly-once point), claiming them, recording outcomes.
+
+Planning a digest, in one transaction: bump the subscriber's `plan_version` only if it is
+still the version the planner read (compare-and-swap: of two overlapping planners one
+wins, the other skips that subscriber), advance their progress, insert the message and
+reserve its papers; the (subscriber, paper) key of `reservations` makes a second
+reservation impossible. Delivery claims due messages with a lease (`FOR UPDATE SKIP
+LOCKED` on PostgreSQL, so many workers share one outbox; SQLite serialises writers), and
+records each outcome. A failed message releases its papers into the next digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from digest.store.db import chunks
+from digest.store.rows import row_key
+from digest.store.schema import (
+    messages_table,
+    papers_table,
+    released_papers_table,
+    reservations_table,
+    runs_table,
+    subscribers_table,
+    suppressions_table,
+)
+
+NEW_SUBSCRIBER = -1  # plan_version of a subscriber with no row yet
+
+Outcome = Literal["sent", "retry", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedDigest:
+    """One subscriber's digest as ranked, to be planned atomically."""
+
+    subscriber: str
+    issue_date: date
+    paper_ids: tuple[int, ...]
+    contents: dict[str, Any]  # JSON: {"considered": n, "papers": [{"id", "score", "why"}]}
+    seen_through: int
+    plan_version: int  # as read with the candidates
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    id: int
+    subscriber: str
+    message_id: str
+    issue_date: date
+    created_at: datetime
+    attempts: int
+    contents: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    id: int
+    outcome: Outcome
+    detail: str  # where it went, or the error
+    next_attempt_at: datetime | None = None
+    permanent: bool = False  # the server refused it (5xx), not a give-up after retries
+
+
+@dataclass(slots=True)
+class PlanOutcome:
+    planned: list[str] = field(default_factory=list)  # subscribers with a message
+    considered: list[str] = field(default_factory=list)  # nothing to send; progress advanced
+    lost: list[str] = field(default_factory=list)  # another planner got there first
+
+
+def message_id_for(subscriber: str, issue_date: date, sequence: int, domain: str) -> str:
+    """Deterministic: the same digest always carries the same Message-ID."""
+    who = hashlib.sha256(subscriber.casefold().encode()).hexdigest()[:16]
+    return f"<digest.{issue_date:%Y%m%d}.{sequence}.{who}@{domain}>"
+
+
+def plan(
+    conn: Connection,
+    digests: Sequence[PlannedDigest],
+    *,
+    now: datetime,
+    domain: str,
+    run_id: int | None,
+) -> PlanOutcome:
+    outcome = PlanOutcome()
+    for digest in digests:
+        if not _take_turn(conn, digest, now):
+            outcome.lost.append(digest.subscriber)
+            continue
+        conn.execute(
+            released_papers_table.delete().where(
+                released_papers_table.c.subscriber == digest.subscriber
+            )
+        )
+        if not digest.paper_ids:
+            outcome.considered.append(digest.subscriber)
+            continue
+        m = messages_table.c
+        sequence = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(messages_table)
+            .where(m.subscriber == digest.subscriber, m.issue_date == digest.issue_date)
+        ).scalar_one()
+        message_row_id = conn.execute(
+            messages_table.insert()
+            .values(
+                subscriber=digest.subscriber,
+                message_id=message_id_for(digest.subscriber, digest.issue_date, sequence, domain),
+                paper_count=len(digest.paper_ids),
+                issue_date=digest.issue_date,
+                sequence=sequence,
+                status="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+                contents=digest.contents,
+                run_id=run_id,
+            )
+            .returning(m.id)
+        ).scalar_one()
+        conn.execute(
+            reservations_table.insert(),
+            [
+                {"subscriber": digest.subscriber, "paper_id": p, "message_id": message_row_id}
+                for p in digest.paper_ids
+            ],
+        )
+        outcome.planned.append(digest.subscriber)
+    return outcome
+
+
+def _take_turn(conn: Connection, digest: PlannedDigest, now: datetime) -> bool:
+    """Compare-and-swap on the subscriber's plan_version; advances their progress."""
+    t = subscribers_table
+    if digest.plan_version == NEW_SUBSCRIBER:
+        inserted = conn.execute(
+            _insert_ignore(conn, t).values(
+                email=digest.subscriber,
+                seen_through=digest.seen_through,
+                created_at=now,
+                plan_version=1,
+                refusals=0,
+            )
+        )
+        return bool(inserted.rowcount == 1)
+    updated = conn.execute(
+        t.update()
+        .where(t.c.email == digest.subscriber, t.c.plan_version == digest.plan_version)
+        .values(
+            plan_version=t.c.plan_version + 1,
+            seen_through=sa.func.max(t.c.seen_through, digest.seen_through)
+            if conn.dialect.name == "sqlite"
+            else sa.func.greatest(t.c.seen_through, digest.seen_through),
+        )
+    )
+    return bool(updated.rowcount == 1)
+
+
+def _insert_ignore(conn: Connection, table: sa.Table) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def claim(
+    conn: Connection, worker: str, now: datetime, limit: int, lease: timedelta
+) -> list[ClaimedMessage]:
+    """Take up to `limit` due messages for this worker, with a lease that expires."""
+    m = messages_table.c
+    due = sa.or_(
+        sa.and_(m.status.in_(("pending", "retry")), m.next_attempt_at <= now),
+        sa.and_(m.status == "sending", m.lease_until < now),  # its worker died
+    )
+    query = sa.select(m.id).where(due).order_by(m.next_attempt_at, m.id).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = [row.id for row in conn.execute(query)]
+    if not ids:
+        return []
+    conn.execute(
+        messages_table.update()
+        .where(m.id.in_(ids))
+        .values(
+            status="sending",
+            claimed_by=worker,
+            lease_until=now + lease,
+            attempts=m.attempts + 1,
+        )
+    )
+    rows = conn.execute(
+        sa.select(
+            m.id, m.subscriber, m.message_id, m.issue_date, m.created_at, m.attempts, m.contents
+        )
+        .where(m.id.in_(ids))
+        .order_by(m.id)
+    )
+    return [
+        ClaimedMessage(
+            r.id, r.subscriber, r.message_id, r.issue_date, r.created_at, r.attempts, r.contents
+        )
+        for r in rows
+    ]
+
+
+def finish(
+    conn: Connection,
+    worker: str,
+    results: Sequence[DeliveryResult],
+    now: datetime,
+    suppress_after: int,
+) -> None:
+    """Record outcomes of messages this worker still holds."""
+    m = messages_table.c
+    for result in results:
+        mine = sa.and_(m.id == result.id, m.claimed_by == worker, m.status == "sending")
+        values: dict[str, object] = {"lease_until": None}
+        if result.outcome == "sent":
+            values |= {"status": "sent", "sent_at": now, "destination": result.detail}
+        elif result.outcome == "retry":
+            values |= {
+                "status": "retry",
+                "next_attempt_at": result.next_attempt_at,
+                "last_error": result.detail,
+            }
+        else:
+            values |= {"status": "failed", "last_error": result.detail}
+        subscriber = conn.execute(
+            messages_table.update().where(mine).values(values).returning(m.subscriber)
+        ).scalar()
+        if subscriber is None:
+            continue  # the lease ran out and another worker took it over
+        if result.outcome == "sent":
+            conn.execute(
+                subscribers_table.update()
+                .where(subscribers_table.c.email == subscriber)
+                .values(last_digest_at=now, refusals=0)
+            )
+        elif result.outcome == "failed":
+            _release(conn, result.id, subscriber)
+            if result.permanent:
+                _count_refusal(conn, subscriber, result.detail, now, suppress_after)
+
+
+def _release(conn: Connection, message_row_id: int, subscriber: str) -> None:
+    r = reservations_table.c
+    paper_ids = [
+        row.paper_id
+        for row in conn.execute(sa.select(r.paper_id).where(r.message_id == message_row_id))
+    ]
+    conn.execute(reservations_table.delete().where(r.message_id == message_row_id))
+    for paper_id in paper_ids:
+        conn.execute(
+            _insert_ignore(conn, released_papers_table).values(
+                subscriber=subscriber, paper_id=paper_id
+            )
+        )
+
+
+def _count_refusal(
+    conn: Connection, subscriber: str, detail: str, now: datetime, suppress_after: int
+) -> None:
+    t = subscribers_table
+    refusals = conn.execute(
+        t.update()
+        .where(t.c.email == subscriber)
+        .values(refusals=t.c.refusals + 1)
+        .returning(t.c.refusals)
+    ).scalar()
+    if refusals is not None and suppress_after > 0 and refusals >= suppress_after:
+        conn.execute(
+            _insert_ignore(conn, suppressions_table).values(
+                email=subscriber,
+                reason=f"refused {refusals} digests in a row: {detail}",
+                created_at=now,
+            )
+        )
+
+
+def release_claims(conn: Connection, worker: str, ids: Sequence[int]) -> None:
+    """Give back claimed messages this worker never started (shutdown, error storm)."""
+    m = messages_table.c
+    for chunk in chunks(list(ids)):
+        conn.execute(
+            messages_table.update()
+            .where(m.id.in_(chunk), m.claimed_by == worker, m.status == "sending")
+            .values(
+                status=sa.case((m.attempts > 1, "retry"), else_="pending"),
+                attempts=m.attempts - 1,
+                lease_until=None,
+                claimed_by=None,
+            )
+        )
+
+
+def suppressed(conn: Connection, emails: Sequence[str]) -> dict[str, str]:
+    t = suppressions_table
+    found: dict[str, str] = {}
+    for chunk in chunks(list(emails)):
+        query = sa.select(t.c.email, t.c.reason).where(t.c.email.in_(chunk))
+        found.update((row.email, row.reason) for row in conn.execute(query))
+    return found
+
+
+def next_due(conn: Connection) -> datetime | None:
+    m = messages_table.c
+    return conn.execute(
+        sa.select(sa.func.min(m.next_attempt_at)).where(m.status.in_(("pending", "retry")))
+    ).scalar()
+
+
+def start_run(conn: Connection, kind: str, now: datetime) -> int:
+    return int(
+        conn.execute(
+            runs_table.insert().values(kind=kind, started_at=now).returning(runs_table.c.id)
+        ).scalar_one()
+    )
+
+
+def finish_run(
+    conn: Connection, run_id: int, now: datetime, counts: dict[str, int], errors: list[str]
+) -> None:
+    conn.execute(
+        runs_table.update()
+        .where(runs_table.c.id == run_id)
+        .values(finished_at=now, errors=errors[:50], **counts)
+    )
+
+
+def recent_runs(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    query = sa.select(runs_table).order_by(runs_table.c.id.desc()).limit(limit)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def failures(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    m = messages_table.c
+    query = (
+        sa.select(m.subscriber, m.status, m.attempts, m.last_error, m.next_attempt_at)
+        .where(m.status.in_(("failed", "retry")))
+        .order_by(m.id.desc())
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def status_counts(conn: Connection) -> dict[str, int]:
+    m = messages_table.c
+    query = sa.select(m.status, sa.func.count().label("n")).group_by(m.status)
+    return {row.status: int(row.n) for row in conn.execute(query)}
+
+
+def sent_keys(conn: Connection, email: str) -> set[str]:
+    """Keys of the papers reserved for or sent to this subscriber."""
+    rows = conn.execute(
+        sa.select(papers_table.c.arxiv_id, papers_table.c.title_key)
+        .join(reservations_table, reservations_table.c.paper_id == papers_table.c.id)
+        .where(reservations_table.c.subscriber == email)
+    ).all()
+    return {row_key(r) for r in rows}
+
+
+def delivery_count(conn: Connection, email: str | None = None) -> int:
+    m = messages_table.c
+    query = sa.select(sa.func.count()).select_from(messages_table).where(m.status == "sent")
+    if email is not None:
+        query = query.where(m.subscriber == email)
+    return int(conn.execute(query).scalar_one())
+
+
+def subscriber_status(
+    conn: Connection, emails: Sequence[str]
+) -> dict[str, tuple[datetime | None, int]]:
+    """For each subscriber: when the last digest went out and how many papers in all."""
+    t, m = subscribers_table, messages_table.c
+    last: dict[str, datetime | None] = {}
+    counts: dict[str, int] = {}
+    for chunk in chunks(list(emails)):
+        query = sa.select(t.c.email, t.c.last_digest_at).where(t.c.email.in_(chunk))
+        last.update((row.email, row.last_digest_at) for row in conn.execute(query))
+        per_subscriber = (
+            sa.select(m.subscriber, sa.func.sum(m.paper_count).label("n"))
+            .where(m.subscriber.in_(chunk), m.status == "sent")
+            .group_by(m.subscriber)
+        )
+        counts.update((row.subscriber, int(row.n or 0)) for row in conn.execute(per_subscriber))
+    return {e: (last.get(e), int(counts.get(e, 0))) for e in emails}
