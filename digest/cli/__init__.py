@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from digest.cli.commands import fetch, preview, send_now, status
+from digest.cli.commands import fetch, plan, preview, send_now, status, worker
 from digest.cli.rank import rank
 from digest.errors import DigestError
 
@@ -33,7 +33,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (send_now, fetch, preview, status, rank):
+for command in (send_now, plan, worker, fetch, preview, status, rank):
     cli.add_command(command)
 
 

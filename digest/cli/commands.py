@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import asdict
 from datetime import datetime
@@ -89,6 +90,51 @@ def result_text(report: pipeline.SubscriberReport, mailer: str) -> str:
     return texts.get(report.status, report.status)
 
 
+@click.command("plan")
+@CONFIG_OPTION
+@DATE_OPTION
+@click.option("--subscriber", "only", metavar="EMAIL", help="Only this subscriber.")
+@click.option("--no-fetch", is_flag=True, help="Plan from what is stored; read no source.")
+def plan(
+    config_path: Path | None, list_date: datetime | None, only: str | None, no_fetch: bool
+) -> None:
+    """Fetch, rank and put each subscriber's digest in the outbox; send nothing."""
+    settings, config = setup(config_path)
+    now = local_now()
+    day = list_date.date() if list_date else None
+    with open_app(settings, config) as app, TerminalProgress() as progress:
+        subscribers = pipeline.select_subscribers(app, (only,) if only else ())
+        if not no_fetch:
+            print_source_errors(pipeline.fetch(app, day, now, progress))
+            pipeline.index_recent(app, now, progress)
+        reports = pipeline.plan(app, subscribers, now=now, day=day or now.date())
+    print_table(
+        ["subscriber", "new papers", "papers", "result"],
+        [[r.email, str(r.considered), str(r.sent), r.status] for r in reports],
+    )
+
+
+@click.command("worker")
+@CONFIG_OPTION
+@click.option("--once", is_flag=True, help="Stop when nothing is due instead of waiting.")
+def worker(config_path: Path | None, once: bool) -> None:
+    """Deliver due messages from the outbox until stopped (SIGTERM/SIGINT finish in-flight)."""
+    settings, config = setup(config_path)
+    with open_app(settings, config) as app:
+        report = asyncio.run(pipeline.deliver(app, local_now, once=once))
+    click.echo(
+        f"sent {report.count('sent')}, retrying {report.count('retry')}, "
+        f"failed {report.count('failed')}"
+    )
+    for result in report.results:
+        if result.outcome != "sent":
+            click.echo(f"{result.subscriber}: {result.outcome}: {result.detail}", err=True)
+    if report.storm:
+        click.echo(f"error: delivery paused: {report.storm}", err=True)
+    if report.storm or report.count("failed"):
+        raise click.exceptions.Exit(1)
+
+
 @click.command("fetch")
 @CONFIG_OPTION
 @DATE_OPTION
@@ -158,14 +204,41 @@ def status(config_path: Path | None) -> None:
         click.echo(f"sources:   {', '.join(s.name for s in app.sources) or 'none'}")
         emails = [s.email for s in config.subscribers]
         summary = app.store.subscriber_status(emails)
+        suppressed = app.store.suppressed(emails)
+        counts = app.store.message_counts()
+        runs = app.store.recent_runs(5)
+        failures = app.store.recent_failures(10)
+    click.echo(f"outbox:    {', '.join(f'{n} {k}' for k, n in sorted(counts.items())) or 'empty'}")
     click.echo("")
     print_table(
-        ["subscriber", "last digest", "papers sent"],
+        ["subscriber", "last digest", "papers sent", "state"],
         [
-            [e, last.strftime("%Y-%m-%d %H:%M") if last else "never", str(sent)]
+            [
+                e,
+                last.strftime("%Y-%m-%d %H:%M") if last else "never",
+                str(sent),
+                f"suppressed: {suppressed[e]}" if e in suppressed else "active",
+            ]
             for e, (last, sent) in summary.items()
         ],
     )
+    if runs:
+        click.echo("")
+        print_table(
+            ["run", "started", "planned", "sent", "retrying", "failed", "suppressed"],
+            [
+                [
+                    f"{r['id']} {r['kind']}",
+                    f"{r['started_at']:%Y-%m-%d %H:%M}",
+                    *(str(r[k]) for k in ("planned", "sent", "retrying", "failed", "suppressed")),
+                ]
+                for r in runs
+            ],
+        )
+    for failure in failures:
+        click.echo(f"{failure['status']}: {failure['subscriber']}: {failure['last_error']}")
+    if runs and (runs[0]["failed"] or runs[0]["retrying"]):
+        raise click.exceptions.Exit(1)
 
 
 def print_source_errors(reports: list[pipeline.SourceReport]) -> None:

@@ -149,11 +149,13 @@ def _take_turn(conn: Connection, digest: PlannedDigest, now: datetime) -> bool:
                 plan_version=1,
                 refusals=0,
             )
-        )
-        return bool(inserted.rowcount == 1)
+            .returning(t.c.email)
+        ).first()
+        return inserted is not None
     updated = conn.execute(
         t.update()
         .where(t.c.email == digest.subscriber, t.c.plan_version == digest.plan_version)
+        .returning(t.c.email)
         .values(
             plan_version=t.c.plan_version + 1,
             seen_through=sa.func.max(t.c.seen_through, digest.seen_through)
@@ -161,7 +163,7 @@ def _take_turn(conn: Connection, digest: PlannedDigest, now: datetime) -> bool:
             else sa.func.greatest(t.c.seen_through, digest.seen_through),
         )
     )
-    return bool(updated.rowcount == 1)
+    return updated.first() is not None
 
 
 def _insert_ignore(conn: Connection, table: sa.Table) -> Any:
