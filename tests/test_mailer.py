@@ -92,6 +92,18 @@ def test_message_bytes_arrive_unchanged() -> None:
     assert handler.envelopes[0].mail_from == SENDER
     body = handler.messages[0].get_body(("plain",))
     assert body is not None and ".leading dot line" in body.get_content()
+    assert not message.data.isascii() and "BODY=8BITMIME" in handler.envelopes[0].mail_options
+
+
+def test_international_address_needs_smtputf8() -> None:
+    handler = RecordingHandler()
+    message = outgoing("jürgen@example.org")
+    with serve(handler) as server:
+        (sent,) = asyncio.run(send_all(smtp(server.port), [message]))
+    with serve(RecordingHandler(), enable_SMTPUTF8=False) as ascii_only:
+        (error,) = asyncio.run(send_all(smtp(ascii_only.port), [message]))
+    assert isinstance(sent, str) and handler.envelopes[0].rcpt_tos == ["jürgen@example.org"]
+    assert isinstance(error, PermanentSendError) and "SMTPUTF8" in str(error)
 
 
 BAD = {
@@ -209,6 +221,22 @@ def test_connection_refused_is_temporary_and_names_the_server() -> None:
     for error in results:
         assert isinstance(error, TemporarySendError)
         assert str(error).startswith(f"smtp://127.0.0.1:{port}: cannot connect")
+
+
+def test_server_that_never_greets_times_out_as_temporary() -> None:
+    async def scenario() -> BaseException | str:
+        async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await asyncio.Event().wait()  # cancelled when the server closes
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            (result,) = await send_all(smtp(port, timeout=0.5), [outgoing()])
+            return result
+
+    error = asyncio.run(scenario())
+    assert isinstance(error, TemporarySendError) and error.code is None
+    assert str(error).startswith("smtp://127.0.0.1:") and "cannot connect" in str(error)
 
 
 def test_421_greeting_is_temporary() -> None:
