@@ -274,11 +274,7 @@ def test_rank_command_reports_a_bad_line(tmp_path: Path) -> None:
 
 def test_rank_command_reads_an_hf_api_page(files: tuple[Path, Path]) -> None:
     _, config = files
-    page = (
-        Path(__file__).resolve().parents[2] / "shared/data/hf-daily-papers-api/days/2026-04-01.json"
-    )
-    if not page.is_file():
-        pytest.skip("shared data not present")
+    page = Path(__file__).resolve().parent / "fixtures/hf-daily-papers-api/days/2026-04-01.json"
     res = CliRunner().invoke(rank_command, ["--papers", str(page), "--config", str(config)])
     assert res.exit_code == 0, res.output
     trending = json.loads(res.output.splitlines()[1])

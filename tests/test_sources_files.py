@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import pytest
-from http_server import API_DAYS, API_MALFORMED, HTML_DAY, PAGES
+from http_server import API_DAYS, API_MALFORMED, HTML_DAY, PAGES, fetch_remembering
 
 from digest.errors import ConfigError
+from digest.models import FileFingerprint, Validators
 from digest.sources import (
     SOURCE_KINDS,
     FetchContext,
@@ -26,14 +27,33 @@ from digest.sources.hf_api import ApiDaySource
 TODAY = date(2026, 11, 22)
 
 
+class ReadOnlyMemory:
+    """Only the read side of the memory: a source that tried to write would fail."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    def file_fingerprint(self, path: str) -> FileFingerprint | None:
+        return self._state.file_fingerprint(path)
+
+    def http_validators(self, url: str) -> Validators | None:
+        return self._state.http_validators(url)
+
+
 @pytest.fixture
 def ctx_state() -> MemoryState:
     return MemoryState()
 
 
 def _fetch(source: Source, state: MemoryState) -> list[PageResult]:
+    """One run; each page's memo is remembered as the pipeline stores it with the page."""
     with HttpClient() as http:  # unused by file sources, but part of the context
-        return list(source.fetch(FetchContext(today=TODAY, http=http, state=state)))
+        return fetch_remembering(source, FetchContext(today=TODAY, http=http, state=state))
+
+
+def _read(pages: list[PageResult]) -> list[PageResult]:
+    """The pages that were read (not the touched-but-unchanged files)."""
+    return [page for page in pages if not page.not_modified]
 
 
 def _build(spec: dict[str, object], config_dir: Path) -> Source:
@@ -70,11 +90,16 @@ def test_folder_reads_new_and_changed_files_once(tmp_path: Path, ctx_state: Memo
     (second,) = _fetch(source, ctx_state)
     assert Path(second.where).name == "b.txt" and len(second.papers) == 67
 
-    # Same content, new mtime: not read again, but its new fingerprint is kept.
+    # Same content, new mtime: not read again; the page says so and carries the new
+    # fingerprint, so the next run does not even open it.
     stat = (inbox / "a.txt").stat()
     os.utime(inbox / "a.txt", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    (touched,) = _fetch(source, ctx_state)
+    assert touched.not_modified and touched.papers == () and touched.error is None
+    assert isinstance(touched.memo, FileFingerprint)
+    assert touched.memo.mtime_ns == stat.st_mtime_ns + 10**9
+    assert ctx_state.files[str(inbox / "a.txt")] == touched.memo
     assert _fetch(source, ctx_state) == []
-    assert ctx_state.files[str(inbox / "a.txt")].mtime_ns == stat.st_mtime_ns + 10**9
 
     # Changed content: read again.
     text = (inbox / "b.txt").read_text(encoding="utf-8")
@@ -83,6 +108,36 @@ def test_folder_reads_new_and_changed_files_once(tmp_path: Path, ctx_state: Memo
     assert Path(changed.where).name == "b.txt"
     assert any("DefSent++" in p.title for p in changed.papers)
     assert _fetch(source, ctx_state) == []
+
+
+def test_file_pages_carry_their_memo_and_sources_never_write(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_bytes((PAGES / "002_f9597088ed713dd6.txt").read_bytes())
+    (tmp_path / "bad.txt").write_text("nothing to see")
+    (tmp_path / "dir.txt").mkdir()  # matched by the glob, but not a readable file
+    source = _build({"kind": "text-dump", "path": "*.txt"}, tmp_path)
+    state = MemoryState()
+    with HttpClient() as http:
+        ctx = FetchContext(today=TODAY, http=http, state=ReadOnlyMemory(state))
+        bad, good = source.fetch(ctx)  # a folder (dir.txt) is not listed as a page
+    info = (tmp_path / "good.txt").stat()
+    assert good.memo is not None and good.memo == FileFingerprint(
+        str(tmp_path / "good.txt"),
+        info.st_size,
+        info.st_mtime_ns,
+        good.memo.sha256,
+    )
+    # A page that failed to parse is remembered too: the same bytes would fail again.
+    assert bad.error is not None and isinstance(bad.memo, FileFingerprint)
+    assert state.files == {}  # nothing was written by the source
+
+
+def test_unreadable_file_has_no_memo(tmp_path: Path) -> None:
+    page = tmp_path / "p.txt"
+    page.write_text("x")
+    source = _build({"kind": "text-dump", "path": "p.txt"}, tmp_path)
+    page.unlink()  # gone between loading the config and reading
+    (result,) = _fetch(source, MemoryState())
+    assert result.error is not None and result.memo is None
 
 
 def test_broken_page_is_reported_once_until_it_changes(
@@ -105,19 +160,26 @@ def test_single_file_is_read_every_run(tmp_path: Path, ctx_state: MemoryState) -
     assert [len(p.papers) for p in _fetch(source, ctx_state)] == [35]
 
 
-def test_missing_file_is_one_error(tmp_path: Path, ctx_state: MemoryState) -> None:
-    (page,) = _fetch(_build({"kind": "text-dump", "path": "gone.txt"}, tmp_path), ctx_state)
-    assert page.error is not None and page.error.where == str(tmp_path / "gone.txt")
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("gone.txt", "text-dump"),
+        ("no-such-folder", "text-dump"),
+        ("no-such-folder/*.txt", "text-dump"),
+        ("no-such-folder/**/*.json", "hf-api"),
+        ("missing/papers_*.html", "hf-html"),
+    ],
+)
+def test_missing_path_is_a_config_error(tmp_path: Path, path: str, kind: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _build({"kind": kind, "path": path}, tmp_path)
+    assert str(caught.value) == f"digest.toml: sources[1]: path {path!r} does not exist"
 
 
-def test_text_dump_year_comes_from_the_file_date(tmp_path: Path, ctx_state: MemoryState) -> None:
-    page = tmp_path / "p.txt"
-    shutil.copy(PAGES / "001_4dfcb878200cfaa6.txt", page)
-    saved = datetime(2027, 1, 5, 12).timestamp()
-    os.utime(page, (saved, saved))
-    (result,) = _fetch(_build({"kind": "text-dump", "path": "p.txt"}, tmp_path), ctx_state)
-    # "Nov 20" page saved on 2027-01-05 is from 2026; "Jun 4" is then 2026-06-04.
-    assert str(result.papers[0].published) == "2026-06-04"
+def test_glob_in_an_existing_folder_may_match_nothing_yet(tmp_path: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    source = _build({"kind": "text-dump", "path": "inbox/*.txt"}, tmp_path)
+    assert _fetch(source, MemoryState()) == []
 
 
 def test_hf_api_folder_with_malformed_files(tmp_path: Path, ctx_state: MemoryState) -> None:

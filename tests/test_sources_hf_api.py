@@ -1,12 +1,17 @@
-"""The Hugging Face daily_papers JSON: 48 real days, its schema history, and broken files."""
+"""The Hugging Face daily_papers JSON: real days, its schema history, and broken files.
+
+Most tests read the recorded days in tests/fixtures; the ones about all 48 recorded days
+read ../shared/data (skipped with the reason when it is absent, failed under CI).
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 import pytest
-from http_server import API_DAYS, API_MALFORMED
+from http_server import API_DAYS, API_MALFORMED, shared_data
 
 from digest.errors import SourceError
 from digest.models import Paper
@@ -14,21 +19,26 @@ from digest.sources import PartialPageError
 from digest.sources.hf_api import parse_daily_papers
 
 
-def _day(day: str) -> list[Paper]:
-    path = API_DAYS / f"{day}.json"
+def _day(day: str, days: Path = API_DAYS) -> list[Paper]:
+    path = days / f"{day}.json"
     return parse_daily_papers(path.read_bytes(), str(path), list_date=date.fromisoformat(day))
 
 
-def _by_id(day: str) -> dict[str | None, Paper]:
-    return {p.arxiv_id: p for p in _day(day)}
+def _by_id(day: str, days: Path = API_DAYS) -> dict[str | None, Paper]:
+    return {p.arxiv_id: p for p in _day(day, days)}
+
+
+def _all_days() -> Path:
+    return shared_data("data/hf-daily-papers-api/days")
 
 
 def test_every_recorded_day_reads_completely() -> None:
     total = 0
     ids: set[str | None] = set()
-    for path in sorted(API_DAYS.glob("*.json")):
+    days = _all_days()
+    for path in sorted(days.glob("*.json")):
         items = json.loads(path.read_bytes())
-        papers = _day(path.stem)
+        papers = _day(path.stem, days)
         assert len(papers) == len(items), path.name
         assert all(p.list_date == date.fromisoformat(path.stem) for p in papers)
         assert all(p.title and p.abstract and p.authors and p.published for p in papers)
@@ -37,6 +47,26 @@ def test_every_recorded_day_reads_completely() -> None:
         total += len(papers)
         ids.update(p.arxiv_id for p in papers)
     assert (total, len(ids)) == (1059, 1055)
+
+
+def test_fixture_days_read_completely() -> None:
+    paths = sorted(API_DAYS.glob("*.json"))
+    assert len(paths) == 8
+    for path in paths:
+        items = json.loads(path.read_bytes())
+        papers = _day(path.stem)
+        assert len(papers) == len(items), path.name
+        assert all(p.title and p.abstract and p.authors and p.published for p in papers)
+        assert all("\n" not in p.title + p.abstract and "  " not in p.title for p in papers)
+
+
+def test_fixtures_are_copies_of_the_shared_days() -> None:
+    days = _all_days()
+    for path in sorted(API_DAYS.glob("*.json")):
+        assert path.read_bytes() == (days / path.name).read_bytes(), path.name
+    malformed = days.parent / "malformed"
+    for path in sorted(API_MALFORMED.glob("*.json")):
+        assert path.read_bytes() == (malformed / path.name).read_bytes(), path.name
 
 
 def test_newest_schema_maps_every_field() -> None:
@@ -71,12 +101,16 @@ def test_oldest_schema_leaves_missing_fields_empty() -> None:
 def test_real_edge_cases() -> None:
     llama = _by_id("2024-08-01")["2407.21783"]
     assert (llama.author_count, llama.upvotes, llama.comments) == (533, 49, 4)
-    assert _by_id("2026-04-15")["2604.12374"].author_count == 546
     assert _by_id("2026-05-13")["2605.12357"].title.startswith("δ-mem:")
     assert _by_id("2024-10-10")["2410.05791"].title.startswith("FürElise:")
+
+
+def test_real_edge_cases_in_the_whole_recorded_set() -> None:
+    days = _all_days()
+    assert _by_id("2026-04-15", days)["2604.12374"].author_count == 546
     # A hidden author is still an author of the paper.
-    assert "Bo Li" in _by_id("2025-09-30")["2509.22518"].authors
-    zero = [p for path in API_DAYS.glob("*.json") for p in _day(path.stem) if p.upvotes == 0]
+    assert "Bo Li" in _by_id("2025-09-30", days)["2509.22518"].authors
+    zero = [p for path in days.glob("*.json") for p in _day(path.stem, days) if p.upvotes == 0]
     assert len(zero) == 69
 
 
@@ -151,3 +185,53 @@ def test_not_a_response(data: bytes, reason: str) -> None:
 
 def test_empty_day_is_no_papers() -> None:
     assert parse_daily_papers(b"[]", "x.json") == []
+
+
+def test_a_saved_day_cut_anywhere_keeps_only_whole_papers() -> None:
+    path = API_DAYS / "2024-05-27.json"
+    data = path.read_bytes()
+    full = _day("2024-05-27")
+    kept = []
+    for cut in range(0, len(data), len(data) // 120):
+        try:
+            papers = parse_daily_papers(data[:cut], str(path), list_date=date(2024, 5, 27))
+        except PartialPageError as exc:
+            assert list(exc.papers) == full[: len(exc.papers)], cut
+            assert exc.reason.startswith("page ends mid-paper; last paper "), cut
+            assert exc.reason.endswith(" dropped"), cut
+            kept.append(len(exc.papers))
+            continue
+        except SourceError as exc:
+            assert "not JSON" in exc.reason, cut  # cut inside the first item
+            continue
+        raise AssertionError(f"cut at {cut} read as a whole page of {len(papers)} papers")
+    assert kept == sorted(kept) and kept[-1] == len(full) - 1
+
+
+def test_cut_day_names_the_dropped_paper() -> None:
+    items = json.loads((API_DAYS / "2026-04-01.json").read_bytes())
+    text = json.dumps(items, indent=2, ensure_ascii=False)
+    title = items[5]["paper"]["title"]
+    at = text.index(json.dumps(title, ensure_ascii=False)) + len(json.dumps(title)) + 20
+    with pytest.raises(PartialPageError) as caught:
+        parse_daily_papers(text[:at].encode(), "day.json")
+    assert str(caught.value) == f"day.json: page ends mid-paper; last paper {title!r} dropped"
+    assert len(caught.value.papers) == 5 and caught.value.skipped == 1
+    # Cut before the item shows its title: named by its arXiv id.
+    at = text.index(items[5]["paper"]["id"]) + 20
+    with pytest.raises(PartialPageError, match=f"last paper '{items[5]['paper']['id']}' dropped"):
+        parse_daily_papers(text[:at].encode(), "day.json")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'[{"paper": {"id": "2401.00001", "title": "T"}}, oops',
+        b'[{"paper": {"id": "2401.00001", "title": "T"}} {"paper": {}}]',
+        b'[{"paper": {"id": "2401.00001", "title": "T"}}, {"paper": {"id": 2401x}}',
+    ],
+)
+def test_broken_not_cut_json_is_still_one_error(data: bytes) -> None:
+    with pytest.raises(SourceError, match="not JSON") as caught:
+        parse_daily_papers(data, "x.json")
+    assert not isinstance(caught.value, PartialPageError)

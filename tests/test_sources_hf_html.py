@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from http_server import HTML_DAY
+from http_server import HTML_DAY, shared_data
 
 from digest.errors import SourceError
 from digest.models import Paper
+from digest.sources import PartialPageError
 from digest.sources.hf_html import Method, parse_papers_html
 
 LLAMA = "2407.21783"
@@ -82,3 +83,40 @@ def test_not_a_papers_page(data: bytes) -> None:
     with pytest.raises(SourceError) as caught:
         parse_papers_html(data, "https://example.org/page")
     assert caught.value.where == "https://example.org/page"
+
+
+def test_fixture_is_the_shared_page() -> None:
+    shared = shared_data("data/hf-papers-html/papers_2024-08-01.html")
+    assert HTML_DAY.read_bytes() == shared.read_bytes()
+
+
+@pytest.mark.parametrize("method", ["auto", "cards"])
+def test_a_page_cut_anywhere_never_passes_for_a_shorter_day(method: Method) -> None:
+    """Cut at 90 points: the papers kept are whole, and a loss is always reported."""
+    data = HTML_DAY.read_bytes()
+    full = _read(method)
+    for cut in range(0, len(data), len(data) // 90):
+        try:
+            papers = parse_papers_html(data[:cut], str(HTML_DAY), method=method)
+        except PartialPageError as exc:
+            assert list(exc.papers) == full[: len(exc.papers)], cut
+            assert "page ends mid-paper; last paper " in exc.reason or "cut off" in exc.reason
+            continue
+        except SourceError as exc:
+            assert "cut off" in exc.reason or "not a Hugging Face papers page" in exc.reason, cut
+            continue
+        assert papers == full, cut  # the papers data was whole before the cut
+
+
+def test_cut_inside_the_last_card_drops_it_and_says_so() -> None:
+    data = HTML_DAY.read_bytes()
+    title_at = data.index(b"<h3", data.rindex(b"<article"))
+    with pytest.raises(PartialPageError) as caught:
+        parse_papers_html(data[: title_at + 300], "p.html", method="cards")
+    last = _read("cards")[-1].title
+    assert str(caught.value) == f"p.html: page ends mid-paper; last paper {last!r} dropped"
+    assert len(caught.value.papers) == 12
+    # Cut before the card shows its title: the twelve whole cards stay, the page says so.
+    with pytest.raises(PartialPageError, match=r"last paper \(cut before its title\)") as caught:
+        parse_papers_html(data[: title_at - 10], "p.html", method="cards")
+    assert len(caught.value.papers) == 12

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import socket
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from http_server import API_DAYS, HTML_DAY, RecordedServer, Reply, api_target
+from http_server import API_DAYS, HTML_DAY, RecordedServer, Reply, api_target, fetch_remembering
 from http_server import http_server as http_server  # fixture
 from http_server import recorded_server as recorded_server  # fixture
 
 from digest.errors import SourceError
+from digest.models import UrlMemo
 from digest.sources import (
     USER_AGENT,
     FetchContext,
@@ -34,6 +33,21 @@ class Sleeps(list[float]):
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
+
+
+class FakeClock:
+    """An injected monotonic clock that only moves when the injected sleep waits."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
 
 
 @pytest.fixture
@@ -88,13 +102,25 @@ def test_429_honours_retry_after_seconds(
     assert sleeps == [7.0]
 
 
-def test_429_honours_retry_after_http_date(
-    http_server: RecordedServer, http: HttpClient, sleeps: Sleeps
-) -> None:
-    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+def test_429_honours_retry_after_http_date(http_server: RecordedServer, sleeps: Sleeps) -> None:
+    now = datetime(2026, 4, 1, 7, 45, tzinfo=UTC)
+    later = format_datetime(now + timedelta(seconds=30), usegmt=True)
     url = http_server.script("/busy2", Reply(429, headers={"Retry-After": later}), Reply(200))
-    http.get(url)
-    assert len(sleeps) == 1 and 25 <= sleeps[0] <= 31
+    client = HttpClient(min_delay=0, sleep=sleeps, wall_clock=now.timestamp)
+    with client:
+        client.get(url)
+    assert sleeps == [30.0]
+
+
+def test_retry_after_date_in_the_past_retries_at_once(
+    http_server: RecordedServer, sleeps: Sleeps
+) -> None:
+    now = datetime(2026, 4, 1, 7, 45, tzinfo=UTC)
+    earlier = format_datetime(now - timedelta(seconds=5), usegmt=True)
+    url = http_server.script("/busy3", Reply(503, headers={"Retry-After": earlier}), Reply(200))
+    with HttpClient(min_delay=0, sleep=sleeps, wall_clock=now.timestamp) as client:
+        client.get(url)
+    assert sleeps == [0.0]
 
 
 def test_429_for_ever_gives_up_with_the_url(
@@ -140,12 +166,14 @@ def test_conditional_get_with_etag_and_last_modified(
 
 def test_slow_server_times_out_with_the_url(http_server: RecordedServer, sleeps: Sleeps) -> None:
     url = http_server.script("/slow", Reply(200, b"late", delay=1.5))
-    started = time.monotonic()
-    client = HttpClient(timeout=0.2, retries=1, backoff=0.01, min_delay=0, sleep=sleeps)
-    with client, pytest.raises(SourceError, match="timed out") as caught:
+    client = HttpClient(
+        timeout=0.2, retries=1, backoff=0.01, min_delay=0, sleep=sleeps, jitter=lambda: 1.0
+    )
+    with client, pytest.raises(SourceError, match="timed out after 2 attempt") as caught:
         client.get(url)
     assert caught.value.where == url
-    assert time.monotonic() - started < 1.2  # two short attempts, not the server's delay
+    # Two attempts, each given up by the client, with one backoff wait between them.
+    assert len(http_server.hits("/slow")) == 2 and sleeps == [0.01]
 
 
 def test_cut_off_body_is_an_error_naming_the_url(
@@ -184,12 +212,31 @@ def test_body_over_the_size_cap_is_refused(http_server: RecordedServer, sleeps: 
 
 def test_polite_delay_between_requests_to_one_host(http_server: RecordedServer) -> None:
     url = http_server.script("/polite", Reply(200, b"."))
-    with HttpClient(min_delay=0.2) as client:
+    clock = FakeClock()
+    with HttpClient(min_delay=2.0, sleep=clock.sleep, clock=clock) as client:
         for _ in range(3):
             client.get(url)
-    arrivals = [seen.at for seen in http_server.hits("/polite")]
-    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert len(gaps) == 2 and min(gaps) >= 0.18
+        assert clock.sleeps == [2.0, 2.0]  # the first request waits for nobody
+        clock.now += 0.5  # time spent elsewhere counts towards the delay
+        client.get(url)
+        assert clock.sleeps == [2.0, 2.0, 1.5]
+        clock.now += 5.0
+        client.get(url)
+        assert clock.sleeps == [2.0, 2.0, 1.5]
+    assert len(http_server.hits("/polite")) == 5
+
+
+def test_polite_delay_is_per_host(http_server: RecordedServer) -> None:
+    """127.0.0.1 and localhost are two hosts to the client: no wait between them."""
+    http_server.script("/host", Reply(200, b"."))
+    other = http_server.url.replace("127.0.0.1", "localhost")
+    clock = FakeClock()
+    with HttpClient(min_delay=2.0, sleep=clock.sleep, clock=clock) as client:
+        client.get(http_server.url + "/host")
+        client.get(other + "/host")
+        assert clock.sleeps == []
+        client.get(http_server.url + "/host")
+        assert clock.sleeps == [2.0]
 
 
 # --- hf-api over HTTP -------------------------------------------------------------------
@@ -199,17 +246,23 @@ def _ctx(http: HttpClient, today: date, state: MemoryState | None = None) -> Fet
     return FetchContext(today=today, http=http, state=state or MemoryState())
 
 
+def _run(source: Source, ctx: FetchContext) -> list[PageResult]:
+    """One run whose pages' memos are remembered, as the pipeline stores them."""
+    return fetch_remembering(source, ctx)
+
+
 def test_hf_api_reads_today_and_lookback_days_oldest_first(
     http_server: RecordedServer, http: HttpClient
 ) -> None:
     source = _source(http_server, kind="hf-api")  # lookback_days defaults to 3
-    pages = _fetch(source, _ctx(http, date(2026, 4, 3)))
-    days = ["2026-03-31", "2026-04-01", "2026-04-02", "2026-04-03"]
+    pages = _fetch(source, _ctx(http, date(2026, 4, 2)))
+    days = ["2026-03-30", "2026-03-31", "2026-04-01", "2026-04-02"]
     assert [p.where for p in pages] == [http_server.url + api_target(d) for d in days]
-    missing, *good = pages
-    assert missing.error is not None and missing.papers == ()
-    assert str(missing.error) == f"{missing.where}: no Daily Papers list for 2026-03-31 (HTTP 404)"
-    for page, day in zip(good, days[1:], strict=True):
+    *missing, first, second = pages
+    for page, day in zip(missing, days, strict=False):
+        assert page.error is not None and page.papers == ()
+        assert str(page.error) == f"{page.where}: no Daily Papers list for {day} (HTTP 404)"
+    for page, day in zip([first, second], days[2:], strict=True):
         assert page.error is None
         assert len(page.papers) == len(json.loads((API_DAYS / f"{day}.json").read_bytes()))
         assert {p.list_date for p in page.papers} == {date.fromisoformat(day)}
@@ -224,12 +277,12 @@ def _rest_of_day() -> bytes:
 def test_hf_api_day_of_50_items_asks_for_the_next_page(
     http_server: RecordedServer, http: HttpClient
 ) -> None:
-    http_server.script(api_target("2025-09-30", 1), Reply(200, _rest_of_day()))
+    http_server.script(api_target("2026-05-13", 1), Reply(200, _rest_of_day()))
     source = _source(http_server, kind="hf-api", lookback_days=0)
-    pages = _fetch(source, _ctx(http, date(2025, 9, 30)))
+    pages = _fetch(source, _ctx(http, date(2026, 5, 13)))
     assert [len(p.papers) for p in pages] == [50, 3]
     assert [p.error for p in pages] == [None, None]
-    assert len(http_server.hits(api_target("2025-09-30", 2))) == 0  # short page: stop
+    assert len(http_server.hits(api_target("2026-05-13", 2))) == 0  # short page: stop
     # A day under 50 items is one request.
     http_server.reset()
     _fetch(source, _ctx(http, date(2024, 10, 10)))
@@ -253,25 +306,46 @@ def test_hf_api_304_on_the_next_run_is_not_modified(
     http_server.script(api_target("2025-07-07"), Reply(200, body, etag='W/"day-1"'))
     source = _source(http_server, kind="hf-api", lookback_days=0)
     state = MemoryState()
-    (first,) = _fetch(source, _ctx(http, date(2025, 7, 7), state))
+    (first,) = _run(source, _ctx(http, date(2025, 7, 7), state))
     assert len(first.papers) == 1 and first.error is None
-    (second,) = _fetch(source, _ctx(http, date(2025, 7, 7), state))
+    (second,) = _run(source, _ctx(http, date(2025, 7, 7), state))
     assert second.not_modified and second.papers == () and second.error is None
+    assert second.memo is None  # nothing new to remember
     assert http_server.hits(api_target("2025-07-07"))[-1].headers["If-None-Match"] == 'W/"day-1"'
 
 
-def test_validators_are_remembered_only_after_the_page_is_handled(
+def test_a_page_carries_its_validators_and_the_source_never_writes(
     http_server: RecordedServer, http: HttpClient
 ) -> None:
     body = (API_DAYS / "2025-07-07.json").read_bytes()
-    url = http_server.script(api_target("2025-07-07"), Reply(200, body, etag='"e"'))
+    stamp = "Mon, 07 Jul 2025 07:45:00 GMT"
+    url = http_server.script(
+        api_target("2025-07-07"), Reply(200, body, {"Last-Modified": stamp}, etag='"e"')
+    )
     source = _source(http_server, kind="hf-api", lookback_days=0)
     state = MemoryState()
-    pages = source.fetch(_ctx(http, date(2025, 7, 7), state))
-    next(pages)
-    assert state.http_validators(url) is None  # the caller has not stored it yet
-    assert list(pages) == []
-    assert state.http_validators(url) == Validators('"e"', None)
+    (page,) = _fetch(source, _ctx(http, date(2025, 7, 7), state))
+    assert page.memo == UrlMemo(url, Validators('"e"', stamp))
+    assert state.http == {}  # the caller stores the memo with the papers, not the source
+
+
+def test_a_200_without_validators_has_no_memo(
+    http_server: RecordedServer, http: HttpClient
+) -> None:
+    source = _source(http_server, kind="hf-api", lookback_days=0)
+    (page,) = _fetch(source, _ctx(http, date(2025, 7, 7)))
+    assert len(page.papers) == 1 and page.memo is None
+
+
+def test_hf_html_page_carries_its_validators(http_server: RecordedServer, http: HttpClient) -> None:
+    target = "/papers?date=2024-08-01"
+    url = http_server.script(target, Reply(200, HTML_DAY.read_bytes(), etag='"h"'))
+    source = _source(http_server, kind="hf-html", lookback_days=0)
+    state = MemoryState()
+    (first,) = _run(source, _ctx(http, date(2024, 8, 1), state))
+    assert len(first.papers) == 13 and first.memo == UrlMemo(url, Validators('"h"', None))
+    (second,) = _run(source, _ctx(http, date(2024, 8, 1), state))
+    assert second.not_modified and http_server.hits(target)[-1].headers["If-None-Match"] == '"h"'
 
 
 def test_hf_api_garbage_body_is_an_error_and_not_remembered(
@@ -280,9 +354,19 @@ def test_hf_api_garbage_body_is_an_error_and_not_remembered(
     url = http_server.script(api_target("2025-07-07"), Reply(200, b"<html>oops", etag='"g"'))
     source = _source(http_server, kind="hf-api", lookback_days=0)
     state = MemoryState()
-    (page,) = _fetch(source, _ctx(http, date(2025, 7, 7), state))
+    (page,) = _run(source, _ctx(http, date(2025, 7, 7), state))
     assert page.error is not None and page.error.where == url and "not JSON" in page.error.reason
-    assert state.http_validators(url) is None
+    assert page.memo is None and state.http_validators(url) is None
+
+
+def test_partly_readable_body_is_remembered(http_server: RecordedServer, http: HttpClient) -> None:
+    items = json.loads((API_DAYS / "2025-07-07.json").read_bytes())
+    body = json.dumps([*items, "{'paper': 'a repr string'}"]).encode()
+    url = http_server.script(api_target("2025-07-07"), Reply(200, body, etag='"p"'))
+    source = _source(http_server, kind="hf-api", lookback_days=0)
+    (page,) = _fetch(source, _ctx(http, date(2025, 7, 7)))
+    assert len(page.papers) == 1 and page.error is not None
+    assert page.memo == UrlMemo(url, Validators('"p"', None))
 
 
 def test_now_in_the_source_timezone_picks_the_list_date(

@@ -11,12 +11,14 @@ with an error, never an exception that stops the other pages. Kinds:
 
 Without `path`, a source reads today's list and the `lookback_days` days before it,
 oldest first. A folder or glob only yields files that are new or changed since the
-last run (`SourceState` remembers them).
+last run (`SourceMemory` is what earlier runs remembered; each `PageResult` carries the
+memo the caller stores with its papers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,8 +33,8 @@ from digest.sources.base import (
     PartialPageError,
     Progress,
     Source,
+    SourceMemory,
     SourceOptions,
-    SourceState,
 )
 from digest.sources.retrieve import USER_AGENT, Fetched, HttpClient
 
@@ -48,8 +50,8 @@ __all__ = [
     "PartialPageError",
     "Progress",
     "Source",
+    "SourceMemory",
     "SourceOptions",
-    "SourceState",
     "Validators",
     "build_source",
     "parse_saved_page",
@@ -79,7 +81,10 @@ def build_source(spec: Mapping[str, object], *, config_dir: Path, where: str) ->
     """Validate one `[[sources]]` table and build its source.
 
     Raises ConfigError with one line naming `where`, e.g.
-    `digest.toml: sources[2]: unknown key 'pth' (expected kind, name, path)`.
+    `digest.toml: sources[2]: unknown key 'pth' (expected kind, name, path)`, also for a
+    `path` that does not exist (a file or folder, or a glob's folder before its first
+    wildcard): `digest.toml: sources[2]: path 'pages/' does not exist`. A glob in an
+    existing folder may match nothing yet (an inbox).
     """
     kind = spec.get("kind")
     if kind is None:
@@ -120,6 +125,8 @@ def build_source(spec: Mapping[str, object], *, config_dir: Path, where: str) ->
     if "query" in spec and not query:
         raise ConfigError(f"{where}: query must not be empty")
     name = _string(spec, "name", where) or _default_name(kind, spec, base_url, query)
+    if path is not None and not _fixed_part(path).exists():
+        raise ConfigError(f"{where}: path {spec['path']!r} does not exist")
     options = SourceOptions(kind, name, path, base_url, lookback, zone, query)
     return SOURCE_KINDS[kind](options)
 
@@ -143,6 +150,15 @@ def _path(spec: Mapping[str, object], config_dir: Path, where: str) -> Path | No
     return path if path.is_absolute() else config_dir / path
 
 
+def _fixed_part(path: Path) -> Path:
+    """A plain path itself; for a glob, the folder before its first wildcard."""
+    parts = path.parts
+    for index, part in enumerate(parts):
+        if any(char in part for char in "*?["):
+            return Path(*parts[:index])
+    return path
+
+
 def _default_name(kind: str, spec: Mapping[str, object], base_url: str, query: str | None) -> str:
     if "path" in spec:
         return f"{kind} {spec['path']}"
@@ -152,23 +168,24 @@ def _default_name(kind: str, spec: Mapping[str, object], base_url: str, query: s
 
 
 # Saved pages by file name: the parser each kind of file needs.
-_PARSERS_BY_SUFFIX: dict[str, Callable[[bytes, str], list[Paper]]] = {
-    ".json": hf_api.parse_daily_papers,
-    ".html": hf_html.parse_papers_html,
-    ".htm": hf_html.parse_papers_html,
-    ".txt": text_dump.parse_text_dump,
+_PARSERS_BY_SUFFIX: dict[str, Callable[[bytes, str, date | None], list[Paper]]] = {
+    ".json": lambda data, where, today: hf_api.parse_daily_papers(data, where),
+    ".html": lambda data, where, today: hf_html.parse_papers_html(data, where),
+    ".htm": lambda data, where, today: hf_html.parse_papers_html(data, where),
+    ".txt": lambda data, where, today: text_dump.parse_text_dump(data, where, today=today),
 }
 
 
-def parse_saved_page(path: Path) -> list[Paper]:
+def parse_saved_page(path: Path, *, today: date | None = None) -> list[Paper]:
     """Papers of one saved page of any kind the sources read, chosen by its suffix.
 
-    A page with some unreadable items gives the readable ones; anything else that is
-    wrong raises SourceError naming the file.
+    `today` dates a text dump without a date of its own (see `parse_text_dump`). A page
+    with some unreadable items, or cut off mid-paper, gives the readable ones; anything
+    else that is wrong raises SourceError naming the file.
     """
-    parse = _PARSERS_BY_SUFFIX.get(path.suffix.lower(), text_dump.parse_text_dump)
+    parse = _PARSERS_BY_SUFFIX.get(path.suffix.lower(), _PARSERS_BY_SUFFIX[".txt"])
     try:
-        return parse(path.read_bytes(), str(path))
+        return parse(path.read_bytes(), str(path), today)
     except PartialPageError as exc:
         return list(exc.papers)
     except OSError as exc:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from digest.errors import SourceError
-from digest.models import FileFingerprint, Paper, SourceMemo, Validators
+from digest.models import FileFingerprint, Paper, SourceMemo, UrlMemo, Validators
 
 if TYPE_CHECKING:
     from digest.sources.retrieve import HttpClient
@@ -28,24 +28,26 @@ class PartialPageError(SourceError):
         self.skipped = skipped
 
 
-class SourceState(Protocol):
-    """Memory between runs: which files were read and what URLs answered.
+class SourceMemory(Protocol):
+    """What earlier runs remembered, read-only: which files were read and what URLs answered.
 
     Implemented by the store (database) and by `MemoryState` (tests). Paths are the
-    absolute file paths as strings; URLs are full URLs with their query.
+    absolute file paths as strings; URLs are full URLs with their query. A source never
+    writes here: each page carries its own memo (`PageResult.memo`), which the caller
+    stores together with the page's papers.
     """
 
     def file_fingerprint(self, path: str) -> FileFingerprint | None: ...
 
-    def remember_file(self, fingerprint: FileFingerprint) -> None: ...
-
     def http_validators(self, url: str) -> Validators | None: ...
-
-    def remember_http(self, url: str, validators: Validators) -> None: ...
 
 
 class MemoryState:
-    """A `SourceState` in a dict, for tests and one-off runs."""
+    """A `SourceMemory` in a dict, for tests and one-off runs.
+
+    `remember(memo)` is what the pipeline does with a page's memo once the page is
+    stored; a test that needs run-to-run memory calls it for each page it handled.
+    """
 
     def __init__(self) -> None:
         self.files: dict[str, FileFingerprint] = {}
@@ -54,14 +56,14 @@ class MemoryState:
     def file_fingerprint(self, path: str) -> FileFingerprint | None:
         return self.files.get(path)
 
-    def remember_file(self, fingerprint: FileFingerprint) -> None:
-        self.files[fingerprint.path] = fingerprint
-
     def http_validators(self, url: str) -> Validators | None:
         return self.http.get(url)
 
-    def remember_http(self, url: str, validators: Validators) -> None:
-        self.http[url] = validators
+    def remember(self, memo: SourceMemo | None) -> None:
+        if isinstance(memo, FileFingerprint):
+            self.files[memo.path] = memo
+        elif isinstance(memo, UrlMemo):
+            self.http[memo.url] = memo.validators
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +71,16 @@ class PageResult:
     """What one page (file or URL) gave.
 
     - papers and no error: a good page;
-    - papers and an error: some items were unreadable (`PartialPageError`); store the
-      papers anyway and report the error;
+    - papers and an error: some items were unreadable, or the page ends mid-paper
+      (`PartialPageError`); store the papers anyway and report the error;
     - no papers and an error: the page failed;
-    - `not_modified`: the server answered 304, nothing to do (not an error).
+    - `not_modified`: nothing new to read (not an error): the server answered 304, or a
+      file was touched or copied with the same bytes (its new fingerprint is the memo).
+
+    `memo` is what to remember of the page: a file's `FileFingerprint` (also for a file
+    that failed to parse: the same bytes would fail again, a changed file is re-read), or
+    a URL's `UrlMemo` after a 200 with an ETag or Last-Modified whose body parsed (a body
+    that did not parse is not remembered, so the next run asks for it again).
     """
 
     where: str
@@ -94,7 +102,7 @@ class FetchContext:
 
     today: date  # the list date treated as today (replay/backfill pass an older one)
     http: HttpClient
-    state: SourceState
+    state: SourceMemory  # read-only; what a page teaches goes in its `PageResult.memo`
     progress: Progress | None = None
     # If given (timezone-aware), a web source takes its list date as `now` in its own
     # `timezone` instead of `today`; leave it out when replaying a past day.
@@ -113,10 +121,10 @@ class FetchContext:
 class Source(Protocol):
     """A configured place papers come from.
 
-    `fetch` yields one `PageResult` per page and never raises for a broken page. What
-    it learns about a page (file fingerprint, ETag) is remembered in `ctx.state` only
-    when the caller asks for the next page, i.e. after the caller has stored this one;
-    a run that dies in between reads the page again next time.
+    `fetch` yields one `PageResult` per page and never raises for a broken page. It only
+    reads `ctx.state`; what it learns about a page (file fingerprint, ETag) travels in
+    the page's `memo`, and the caller stores it in the same transaction as the page's
+    papers, so a run that dies before storing a page reads it again next time.
     """
 
     @property

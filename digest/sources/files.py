@@ -20,7 +20,8 @@ from digest.sources.retrieve import FileRead, list_files, read_file
 
 _DATE_IN_NAME = re.compile(r"(?<!\d)\d{4}-\d{2}-\d{2}(?!\d)")
 
-FileParser = Callable[[FileRead], list[Paper]]
+# A pure parser of one saved page; the date is the run's `FetchContext.today`.
+FileParser = Callable[[FileRead, date], list[Paper]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class FileSource:
     def fetch(self, ctx: FetchContext) -> Iterator[PageResult]:
         files, is_collection = list_files(self.path, self.suffixes)
         if not is_collection and not self.path.exists():
+            # build_source refuses a missing path; this is a file deleted since then.
             yield PageResult(str(self.path), error=SourceError(str(self.path), "no such file"))
             return
         known_of = (
@@ -40,23 +42,25 @@ class FileSource:
         )
         pending = [p for p in files if not is_collection or _maybe_changed(p, known_of[str(p)])]
         for done, path in enumerate(pending, start=1):
-            try:
-                read = read_file(path)
-            except SourceError as exc:
-                ctx.report(str(path), done, len(pending))
-                yield PageResult(str(path), error=exc)
-                continue
-            known = known_of.get(str(path))
-            if known is not None and known.sha256 == read.fingerprint.sha256:
-                ctx.state.remember_file(read.fingerprint)  # touched or copied, same content
-                ctx.report(str(path), done, len(pending))
-                continue
-            result = parse_page(self.parse, read, str(path))
+            page = self._page(path, known_of.get(str(path)), ctx.today)
             ctx.report(str(path), done, len(pending))
-            yield result
-            # Resumed: the caller has stored this page. A page that failed to parse is
-            # remembered too: the same bytes would fail again; a changed file is re-read.
-            ctx.state.remember_file(read.fingerprint)
+            yield page
+
+    def _page(self, path: Path, known: FileFingerprint | None, today: date) -> PageResult:
+        """One file as a page, carrying the fingerprint to remember with it.
+
+        An unreadable file has no memo (the next run tries again); a file whose bytes
+        are unchanged (touched or copied) is `not_modified` with its new fingerprint; a
+        page that failed to parse is remembered too: the same bytes would fail again,
+        and a changed file is read again.
+        """
+        try:
+            read = read_file(path)
+        except SourceError as exc:
+            return PageResult(str(path), error=exc)
+        if known is not None and known.sha256 == read.fingerprint.sha256:
+            return PageResult(str(path), not_modified=True, memo=read.fingerprint)
+        return parse_page(self.parse, read, str(path), today)
 
 
 def _maybe_changed(path: Path, known: FileFingerprint | None) -> bool:
@@ -81,11 +85,15 @@ def date_in_name(path: Path) -> date | None:
         return None
 
 
-def parse_page(parse: FileParser, read: FileRead, where: str) -> PageResult:
-    """Run a parser; its SourceError becomes the page's error, partial pages keep their papers."""
+def parse_page(parse: FileParser, read: FileRead, where: str, today: date) -> PageResult:
+    """Run a parser; its SourceError becomes the page's error, partial pages keep their papers.
+
+    Whatever the outcome, the page carries the file's fingerprint as its memo.
+    """
+    memo = read.fingerprint
     try:
-        return PageResult(where, tuple(parse(read)))
+        return PageResult(where, tuple(parse(read, today)), memo=memo)
     except PartialPageError as exc:
-        return PageResult(where, exc.papers, exc)
+        return PageResult(where, exc.papers, exc, memo=memo)
     except SourceError as exc:
-        return PageResult(where, error=exc)
+        return PageResult(where, error=exc, memo=memo)

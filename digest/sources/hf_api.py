@@ -6,8 +6,9 @@ only when present and of the expected type.
 
 A malformed *item* does not lose the rest of the page: the good items are kept and
 the page reports one `PartialPageError` (a `SourceError` carrying those papers)
-that names the first bad item and how many were skipped. A page that is not an
-array of items at all (e.g. the broken upstream files whose items are Python
+that names the first bad item and how many were skipped. A saved page cut off inside
+an item keeps the whole items before it and reports the dropped one the same way. A
+page that is not an array of items at all (e.g. the broken upstream files whose items are Python
 `repr()` strings) is one plain `SourceError`.
 """
 
@@ -16,11 +17,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta, tzinfo
 
 from digest.errors import SourceError
-from digest.models import Paper, Validators
+from digest.models import Paper
 from digest.sources.base import FetchContext, PageResult, PartialPageError, SourceOptions
 from digest.sources.files import FileSource, date_in_name
 from digest.sources.retrieve import FileRead, fetch_page
@@ -44,7 +45,16 @@ def parse_daily_papers(
     try:
         document = json.loads(data)
     except (ValueError, RecursionError) as exc:
-        raise SourceError(where, f"not JSON ({_short(exc)})") from None
+        problem = f"not JSON ({_short(exc)})"
+        cut = _items_before_cut(data)
+        if cut is None:
+            raise SourceError(where, problem) from None
+        items, rest = cut
+        if not items:
+            raise SourceError(where, f"{problem}: the page ends mid-way (cut off?)") from None
+        papers = papers_from_items(items, where, list_date=list_date)
+        reason = f"page ends mid-paper; last paper {_name_in(rest)} dropped"
+        raise PartialPageError(where, reason, papers, skipped=1) from None
     if not isinstance(document, list):
         raise SourceError(where, f"expected a JSON array of papers, found {_describe(document)}")
     return papers_from_items(document, where, list_date=list_date)
@@ -69,6 +79,74 @@ def papers_from_items(
         reason = f"{len(problems)} of {len(items)} items skipped; {problems[0]}"
         raise PartialPageError(where, reason, papers, skipped=len(problems))
     return papers
+
+
+_STRING_FIELD = r'"{}"\s*:\s*"((?:[^"\\]|\\.)*)"'
+_TITLE_IN_JSON = re.compile(_STRING_FIELD.format("title"))
+_ID_IN_JSON = re.compile(_STRING_FIELD.format("id"))
+_LITERALS = ("true", "false", "null")
+
+
+def _items_before_cut(data: bytes | str) -> tuple[list[object], str] | None:
+    """The whole items of a JSON array cut off inside an item, and the cut-off rest.
+
+    None when the text is broken in any other way than ending too early.
+    """
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            if exc.reason != "unexpected end of data":
+                return None
+            text = data[: exc.start].decode("utf-8-sig")
+    else:
+        text = data
+    decoder = json.JSONDecoder()
+    index = _skip_space(text, 0)
+    if not text.startswith("[", index):
+        return None
+    items: list[object] = []
+    index = _skip_space(text, index + 1)
+    while index < len(text):
+        try:
+            item, end = decoder.raw_decode(text, index)
+        except json.JSONDecodeError as exc:
+            return (items, text[index:]) if _runs_off_the_end(text, exc) else None
+        except RecursionError:
+            return None
+        items.append(item)
+        index = _skip_space(text, end)
+        if index < len(text) and text[index] != ",":
+            return None  # a closing "]" would have parsed: broken, not cut
+        index = _skip_space(text, index + 1)
+    return items, ""
+
+
+def _name_in(rest: str) -> str:
+    """The cut-off item as a person would name it: its title, else its arXiv id."""
+    for pattern in (_TITLE_IN_JSON, _ID_IN_JSON):
+        if found := pattern.search(rest):
+            try:
+                return repr(" ".join(json.loads(f'"{found[1]}"').split()))
+            except ValueError:
+                continue
+    return "(cut before its id)"
+
+
+def _skip_space(text: str, index: int) -> int:
+    while index < len(text) and text[index] in " \t\r\n":
+        index += 1
+    return index
+
+
+def _runs_off_the_end(text: str, exc: json.JSONDecodeError) -> bool:
+    """Whether a decoding error is the text ending, not a mistake in it."""
+    rest = text[exc.pos :].rstrip()
+    return (
+        not rest
+        or exc.msg.startswith("Unterminated string")
+        or any(literal.startswith(rest) for literal in _LITERALS)
+    )
 
 
 def paper_from_item(item: object, where: str, *, list_date: date | None) -> Paper:
@@ -191,7 +269,7 @@ def make_source(options: SourceOptions) -> FileSource | ApiDaySource:
     )
 
 
-def _parse_file(read: FileRead) -> list[Paper]:
+def _parse_file(read: FileRead, today: date) -> list[Paper]:
     return parse_daily_papers(read.content, str(read.path), list_date=date_in_name(read.path))
 
 
@@ -216,14 +294,12 @@ class ApiDaySource:
         days = [today - timedelta(days=back) for back in range(self.lookback_days, -1, -1)]
         done = 0
         for day in days:
-            for page, validators in self._day(ctx, day):
+            for page in self._day(ctx, day):
                 done += 1
                 ctx.report(page.where, done, len(days))
                 yield page
-                if validators is not None:  # resumed: the caller has stored this page
-                    ctx.state.remember_http(page.where, validators)
 
-    def _day(self, ctx: FetchContext, day: date) -> Iterator[tuple[PageResult, Validators | None]]:
+    def _day(self, ctx: FetchContext, day: date) -> Iterator[PageResult]:
         seen: set[str] = set()
         number = 0
         while number < MAX_PAGES:
@@ -242,7 +318,7 @@ class ApiDaySource:
                 items = len(papers)
                 return papers
 
-            page, validators = fetch_page(ctx, url, parse)
+            page = fetch_page(ctx, url, parse)
             if page.error is not None and _is_404(page.error):
                 if number:
                     return  # past the last page
@@ -254,7 +330,7 @@ class ApiDaySource:
                 number = 2  # pages are numbered from 1: p=1 was the first page again
                 continue
             seen.update(p.arxiv_id for p in fresh if p.arxiv_id)
-            yield PageResult(page.where, fresh, page.error, page.not_modified), validators
+            yield replace(page, papers=fresh)
             if page.not_modified or (page.error is not None and not page.papers):
                 return
             if repeated or items < PAGE_SIZE:

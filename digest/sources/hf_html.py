@@ -21,7 +21,7 @@ from bs4 import BeautifulSoup, Tag
 
 from digest.errors import SourceError
 from digest.models import Paper
-from digest.sources.base import FetchContext, PageResult, SourceOptions
+from digest.sources.base import FetchContext, PageResult, PartialPageError, SourceOptions
 from digest.sources.files import FileSource, date_in_name
 from digest.sources.hf_api import iso_day, papers_from_items
 from digest.sources.retrieve import FileRead, fetch_page
@@ -33,6 +33,7 @@ _AUTHORS = re.compile(r"(\d{1,6})\s+authors?\b")
 _INT = re.compile(r"\d{1,9}")
 _ITEM_LIST_KEYS = ("dailyPapers", "papers", "results", "items")
 _MAX_PROPS_DEPTH = 4
+_CLOSING_HTML = re.compile(r"</html\s*>", re.IGNORECASE)
 
 
 def parse_papers_html(
@@ -46,11 +47,17 @@ def parse_papers_html(
 
     `method` forces one of the two readings (tests check that they agree);
     `list_date` overrides the date found in the page.
+
+    A page cut off before its end (no closing `</html>`) is still read when its papers
+    data is whole; read from its cards, a last card cut off is dropped with a
+    `PartialPageError` naming it; with neither, the page fails saying it was cut off,
+    rather than passing for an empty day.
     """
     try:
         soup = BeautifulSoup(data, "lxml")
     except Exception as exc:  # bs4/lxml raise assorted types on hostile input
         raise SourceError(where, f"not HTML ({type(exc).__name__})") from None
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     if method in ("auto", "props"):
         items, page_date = _island_items(soup, where)
         if items is not None:
@@ -58,7 +65,17 @@ def parse_papers_html(
         if method == "props":
             raise SourceError(where, "no papers data in the page's data-props")
     cards = [card for card in soup.find_all("article") if isinstance(card, Tag)]
-    papers = [paper for card in cards if (paper := _card(card, where, list_date, soup))]
+    read = [_card(card, where, list_date, soup) for card in cards]
+    papers = [paper for paper in read if paper is not None]
+    if _CLOSING_HTML.search(text) is None and (papers or _is_papers_page(soup)):
+        if not papers:
+            raise SourceError(where, "page ends before its papers (cut off: no closing </html>)")
+        if text.count("<article") > text.count("</article>"):  # the last card is cut
+            name = repr(papers.pop().title) if read[-1] is not None else "(cut before its title)"
+            reason = f"page ends mid-paper; last paper {name} dropped"
+            raise PartialPageError(where, reason, papers, skipped=1)
+        reason = f"page is cut off after paper {papers[-1].title!r} (no closing </html>)"
+        raise PartialPageError(where, reason, papers, skipped=0)
     if papers or _is_papers_page(soup):
         return papers
     raise SourceError(where, "not a Hugging Face papers page (no papers data and no paper cards)")
@@ -190,7 +207,7 @@ def make_source(options: SourceOptions) -> FileSource | HtmlPageSource:
     )
 
 
-def _parse_file(read: FileRead) -> list[Paper]:
+def _parse_file(read: FileRead, today: date) -> list[Paper]:
     return parse_papers_html(read.content, str(read.path), list_date=date_in_name(read.path))
 
 
@@ -215,8 +232,6 @@ class HtmlPageSource:
             def parse(content: bytes, url: str = url, day: date | None = day) -> list[Paper]:
                 return parse_papers_html(content, url, list_date=day)
 
-            page, validators = fetch_page(ctx, url, parse)
+            page = fetch_page(ctx, url, parse)
             ctx.report(url, done, len(pages))
             yield page
-            if validators is not None:  # resumed: the caller has stored this page
-                ctx.state.remember_http(url, validators)

@@ -3,8 +3,8 @@
 `HttpClient` wraps one shared `httpx.Client`: timeouts, retries with exponential
 backoff and jitter on connection errors, 429 (honouring Retry-After) and 5xx,
 conditional GET from remembered validators, a minimum delay between requests to the
-same host, a size cap, and a project User-Agent. Sleep, clock and randomness are
-injectable so tests run fast against a real server.
+same host, a size cap, and a project User-Agent. Sleep, clocks and randomness are
+injectable, so tests run fast against a real server and assert on the waits asked for.
 
 `list_files` and `read_file` do the same for saved pages on disk.
 """
@@ -28,7 +28,7 @@ import httpx
 
 from digest import __version__
 from digest.errors import SourceError
-from digest.models import FileFingerprint, Paper, Validators
+from digest.models import FileFingerprint, Paper, UrlMemo, Validators
 from digest.sources.base import FetchContext, PageResult, PartialPageError
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,8 @@ class HttpClient:
         max_bytes: int = MAX_BYTES,
         user_agent: str = USER_AGENT,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic,  # for the polite delay
+        wall_clock: Callable[[], float] = time.time,  # for Retry-After given as a date
         jitter: Callable[[], float] = random.random,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -79,6 +80,7 @@ class HttpClient:
         self.max_bytes = max_bytes
         self._sleep = sleep
         self._clock = clock
+        self._wall_clock = wall_clock
         self._jitter = jitter
         self._last_request: dict[str, float] = {}
         self._client = httpx.Client(
@@ -136,7 +138,7 @@ class HttpClient:
                     raise SourceError(url, problem)
                 retry_in = self._backoff(attempt)
                 if status == 429 or status == 503:
-                    retry_in = _retry_after(response_headers, default=retry_in)
+                    retry_in = _retry_after(response_headers, retry_in, self._wall_clock())
                 if retry_in is not None and retry_in > self.max_retry_after:
                     raise SourceError(url, f"{problem}: server asks to wait {retry_in:.0f}s")
             if attempt >= self.retries:
@@ -205,7 +207,7 @@ def _validators(headers: httpx.Headers) -> Validators:
     return Validators(headers.get("ETag"), headers.get("Last-Modified"))
 
 
-def _retry_after(headers: httpx.Headers, *, default: float) -> float:
+def _retry_after(headers: httpx.Headers, default: float, now: float) -> float:
     """Retry-After as seconds or as an HTTP date; the backoff if absent or unreadable."""
     value = headers.get("Retry-After")
     if value is None:
@@ -219,7 +221,7 @@ def _retry_after(headers: httpx.Headers, *, default: float) -> float:
         return default
     if when.tzinfo is None:
         return default
-    return max(0.0, when.timestamp() - time.time())
+    return max(0.0, when.timestamp() - now)
 
 
 # --- files -----------------------------------------------------------------------------
@@ -271,26 +273,24 @@ def read_file(path: Path, max_bytes: int = MAX_BYTES) -> FileRead:
     return FileRead(path, content, fingerprint)
 
 
-def fetch_page(
-    ctx: FetchContext, url: str, parse: Callable[[bytes], list[Paper]]
-) -> tuple[PageResult, Validators | None]:
+def fetch_page(ctx: FetchContext, url: str, parse: Callable[[bytes], list[Paper]]) -> PageResult:
     """GET one URL conditionally and parse it.
 
-    Returns the page and the validators to remember once the caller has stored it
-    (None when there is nothing worth remembering: a failure or no validators). A
-    body that does not parse is not remembered, so the next run asks for it again.
+    The page's memo is the URL's validators after a 200 whose body parsed (fully or
+    partly) and that had an ETag or Last-Modified; a failure, a 304 and a body that does
+    not parse carry none, so the next run asks again as it would have.
     """
     try:
         fetched = ctx.http.get(url, validators=ctx.state.http_validators(url))
     except SourceError as exc:
-        return PageResult(url, error=exc), None
+        return PageResult(url, error=exc)
     if fetched.not_modified:
-        return PageResult(url, not_modified=True), None
+        return PageResult(url, not_modified=True)
+    validators = fetched.validators
+    memo = UrlMemo(url, validators) if validators.etag or validators.last_modified else None
     try:
-        page = PageResult(url, tuple(parse(fetched.content)))
+        return PageResult(url, tuple(parse(fetched.content)), memo=memo)
     except PartialPageError as exc:
-        page = PageResult(url, exc.papers, exc)
+        return PageResult(url, exc.papers, exc, memo=memo)
     except SourceError as exc:
-        return PageResult(url, error=exc), None
-    keep = fetched.validators.etag or fetched.validators.last_modified
-    return page, (fetched.validators if keep else None)
+        return PageResult(url, error=exc)

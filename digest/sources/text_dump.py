@@ -11,8 +11,9 @@ Three shapes are known (see examples/pages/):
 * B: one line per item, no blank lines: banner lines, then `Subscribe` glued to the
   first title, then title line / abstract line alternately.
 
-Dates without a year are in the page's year (the site prints the year only for other
-years). The page's year is not in the file; see `parse_text_dump` for how it is chosen.
+Dates without a year are dated from the page's own date, never from the file's
+modification time; see `parse_text_dump`. A page cut off mid-paper loses its last paper
+with an error saying so (`PartialPageError`) rather than storing a cut abstract.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from digest.errors import SourceError
 from digest.models import Paper
-from digest.sources.base import SourceOptions
+from digest.sources.base import PartialPageError, SourceOptions
 from digest.sources.files import FileSource
 from digest.sources.retrieve import FileRead
 
@@ -43,6 +44,7 @@ _AUTHORS = re.compile(r"•\s*(?P<count>\d{1,6}) authors?")
 _BANNER = re.compile(r"Get trending papers in your email inbox.{0,40}")
 _HEADER_LINES = frozenset({"new", "Subscribe", "Daily Papers", "byAK and the research community"})
 _SEPARATOR = "·"
+_BULLET = "•"
 _SUBSCRIBE = "Subscribe"
 # Titles on the site are short; a "title" this long means the title/abstract
 # alternation is out of step (a paper without abstract), see `_pair`.
@@ -66,6 +68,7 @@ class _Block:
     line: int  # 1-based line number of the block's first line
     text: str
     meta: _Meta | None = None
+    last_line: str = ""
 
 
 def parse_text_dump(
@@ -73,24 +76,43 @@ def parse_text_dump(
     where: str,
     *,
     year: int | None = None,
+    today: date | None = None,
     saved_on: date | None = None,
 ) -> list[Paper]:
     """Read one dump; `where` names it in errors and becomes `Paper.source`.
 
-    `year` is the page's year, used for dates printed without one. When it is not
-    given it is inferred: the latest year in which the page date (shape A's `Nov 20`)
-    is not after `saved_on` (the day the page was saved, e.g. the file's mtime), and at
-    least one more than the latest year printed in the page (printed years are never
-    the current one). With neither `year` nor `saved_on` nor a printed year, dates
-    without a year are left unknown (`published=None`) rather than guessed.
+    A date printed without a year (`Jun 4`) takes the year that puts it closest before,
+    or on, a reference day:
+
+    * the page's own date (shape A's `Nov 20` under the header), in the year printed
+      with it, else in `year` when given, else in the year after the latest year printed
+      in the page (the site prints a year only for dates outside the page's own year),
+      else in the year that puts it closest before or on `today`;
+    * without a page date: the last day of `year` when given, else `today` (the run
+      date, `FetchContext.today`).
+
+    With none of these, dates without a year are left unknown (`published=None`) rather
+    than guessed. The file's modification time is never used: a copy or a fresh clone
+    gives the same dates. `saved_on` is an old name of `today`.
+
+    A page that ends mid-paper (see `_unfinished`) gives the papers before the cut and
+    raises `PartialPageError` naming the dropped one.
     """
     text = _decode(data, where)
     lines = text.splitlines()
     start, page_date, one_per_line = _skip_header(lines, where)
     blocks = list(_blocks(lines, start, one_per_line))
-    papers_raw = _pair(blocks, where)
-    page_year = year if year is not None else _infer_year(papers_raw, page_date, saved_on)
-    return [_paper(title, abstract, meta, page_year, where) for title, abstract, meta in papers_raw]
+    raw = _pair(blocks, where)
+    printed = [meta.year for _, _, meta in raw if meta and meta.year]
+    reference = _reference_day(page_date, printed, year, today or saved_on)
+    papers = [_paper(title, abstract, meta, reference, where) for title, abstract, meta in raw]
+    if papers and _unfinished(blocks, raw[-1]):
+        dropped = papers.pop()
+        reason = f"page ends mid-paper; last paper {_clip(dropped.title)!r} dropped"
+        if not papers:
+            raise SourceError(where, reason)
+        raise PartialPageError(where, reason, papers, skipped=1)
+    return papers
 
 
 def _decode(data: bytes | str, where: str) -> str:
@@ -99,14 +121,19 @@ def _decode(data: bytes | str, where: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data":  # cut inside a character: see _unfinished
+            return data[: exc.start].decode("utf-8-sig")
         raise SourceError(where, f"not UTF-8 text (byte {exc.start})") from None
 
 
-def _skip_header(lines: list[str], where: str) -> tuple[int, tuple[int, int] | None, bool]:
+_PageDate = tuple[int, int, int | None]  # month, day, year if printed
+
+
+def _skip_header(lines: list[str], where: str) -> tuple[int, _PageDate | None, bool]:
     """Return the first content line's index, the page date (shape A) and whether
     the page has one item per line (shape B)."""
     seen_banner = seen_subscribe = False
-    page_date: tuple[int, int] | None = None
+    page_date: _PageDate | None = None
     for index, raw in enumerate(lines):
         line = raw.strip()
         if not seen_banner:
@@ -119,8 +146,9 @@ def _skip_header(lines: list[str], where: str) -> tuple[int, tuple[int, int] | N
             seen_subscribe = seen_subscribe or line == _SUBSCRIBE
             continue
         match = _DATE.fullmatch(line)
-        if match and page_date is None and not match["year"] and not match["comments"]:
-            page_date = (_MONTHS[match["month"]], int(match["day"]))
+        if match and page_date is None and not match["comments"]:
+            printed_year = int(match["year"]) if match["year"] else None
+            page_date = (_MONTHS[match["month"]], int(match["day"]), printed_year)
             continue
         if not seen_subscribe and line.startswith(_SUBSCRIBE):
             # Shape B: the button text is glued to the first title.
@@ -159,13 +187,14 @@ def _blocks(lines: list[str], start: int, one_per_line: bool) -> Iterator[_Block
 
 def _block(lines: list[str], line_no: int) -> _Block:
     meta = _meta(lines)
-    return _Block(line_no, " ".join(lines), meta)
+    return _Block(line_no, " ".join(lines), meta, lines[-1])
 
 
 def _meta(lines: list[str]) -> _Meta | None:
     """Recognise the `authors · date` block that follows an abstract in shape A."""
     is_meta = (
         _SEPARATOR in lines
+        or any(line.startswith(_BULLET) for line in lines)  # `• 12 authors`, maybe cut
         or any(_AUTHORS.fullmatch(line) for line in lines)
         or (len(lines) == 1 and _DATE.fullmatch(lines[0]) is not None)
     )
@@ -185,6 +214,8 @@ def _meta(lines: list[str]) -> _Meta | None:
             month_day = (_MONTHS[found["month"]], int(found["day"]))
             year = int(found["year"]) if found["year"] else None
             comments = int(found["comments"]) if found["comments"] else None
+        elif line.startswith(_BULLET):
+            continue  # an author line cut short: not an organisation
         else:
             organization = _undouble(line)
     return _Meta(author_count, organization, month_day, year, comments)
@@ -242,20 +273,31 @@ def _pair(blocks: list[_Block], where: str) -> list[tuple[_Block, str, _Meta | N
     return papers
 
 
-def _infer_year(
-    papers: list[tuple[_Block, str, _Meta | None]],
-    page_date: tuple[int, int] | None,
-    saved_on: date | None,
-) -> int | None:
-    printed = [meta.year for _, _, meta in papers if meta and meta.year]
-    floor = max(printed) + 1 if printed else None
-    if saved_on is None:
-        return floor
-    guess = saved_on.year
-    page_day = _safe_date(guess, *page_date) if page_date else None
-    if page_day is not None and page_day > saved_on:
-        guess -= 1  # a "Dec 30" page saved on Jan 2
-    return max(guess, floor) if floor is not None else guess
+def _reference_day(
+    page_date: _PageDate | None, printed: list[int], year: int | None, today: date | None
+) -> date | None:
+    """The day a date without a year is placed closest before (see `parse_text_dump`)."""
+    if page_date is None:
+        if year is not None:
+            return date(year, 12, 31)
+        return today
+    month, day, page_year = page_date
+    page_year = page_year or year or (max(printed) + 1 if printed else None)
+    if page_year is not None:
+        for candidate in range(page_year, page_year + 8):  # Feb 29: the next leap year
+            if (found := _safe_date(candidate, month, day)) is not None:
+                return found
+        return None
+    return _on_or_before(month, day, today) if today is not None else None
+
+
+def _on_or_before(month: int, day: int, reference: date) -> date | None:
+    """`month`/`day` in the year that puts it closest before, or on, `reference`."""
+    for candidate in range(reference.year, reference.year - 8, -1):
+        found = _safe_date(candidate, month, day)
+        if found is not None and found <= reference:
+            return found
+    return None
 
 
 def _safe_date(year: int, month: int, day: int) -> date | None:
@@ -266,12 +308,14 @@ def _safe_date(year: int, month: int, day: int) -> date | None:
 
 
 def _paper(
-    title: _Block, abstract: str, meta: _Meta | None, page_year: int | None, where: str
+    title: _Block, abstract: str, meta: _Meta | None, reference: date | None, where: str
 ) -> Paper:
     published: date | None = None
     if meta and meta.month_day:
-        year = meta.year or page_year
-        published = _safe_date(year, *meta.month_day) if year else None
+        if meta.year:
+            published = _safe_date(meta.year, *meta.month_day)
+        elif reference is not None:
+            published = _on_or_before(*meta.month_day, reference)
     return Paper(
         title=title.text,
         abstract=abstract,
@@ -283,15 +327,49 @@ def _paper(
     )
 
 
+# --- pages cut off mid-paper ------------------------------------------------------------
+
+# How a complete abstract ends: a sentence end, maybe inside brackets or quotes...
+_SENTENCE_END = re.compile(r"[.!?\u2026][)\]}\"'\u201d\u2019]*$")
+# ...or a link ("Code: https://github.com/x/y", "available at AdapterHub.ml").
+_LINK_END = re.compile(
+    r"(?:\S*://\S+|www\.\S+|\S+\.(?:com|org|net|io|ml|ai|edu|dev|me|de)(?:/\S*)?)[)\]}]*$"
+)
+
+
+def _unfinished(blocks: list[_Block], last: tuple[_Block, str, _Meta | None]) -> bool:
+    """Whether the page ends mid-paper: the text was cut off before its last entry ended.
+
+    * Shape A (the page has author/date blocks): a finished page ends with an author/date
+      block whose last line is the date. A last paper without that block is taken as cut
+      (a dump whose real last paper lacks it, as a few papers do, loses that paper with
+      the error, rather than risk a cut abstract).
+    * Shapes A' and B (titles and abstracts only): the last paper needs its abstract, and
+      the abstract must end like one: a sentence end or a link.
+
+    Undetectable, and so read as complete: a cut inside the last date line that still
+    reads as a date (`May 4` of `May 4, 2024`), and, in shapes A' and B, a cut right after
+    a sentence or inside a link of the last abstract.
+    """
+    if any(block.meta is not None for block in blocks):
+        final = blocks[-1]
+        return final.meta is None or _DATE.fullmatch(final.last_line) is None
+    _, abstract, _ = last
+    return not abstract or not (_SENTENCE_END.search(abstract) or _LINK_END.search(abstract))
+
+
+def _clip(title: str, width: int = 80) -> str:
+    return title if len(title) <= width else title[: width - 1].rstrip() + "…"
+
+
 def make_source(options: SourceOptions) -> FileSource:
     """Saved text dumps: a file, a folder of `.txt` pages, or a glob."""
     if options.path is None:
         raise ValueError("a text-dump source needs a path")  # build_source checks this first
 
-    def parse(read: FileRead) -> list[Paper]:
-        # The day the page was saved is the file's mtime in local time: the browser
-        # showed the saver's local date at the top of the page.
-        saved_on = datetime.fromtimestamp(read.fingerprint.mtime_ns / 1e9).date()
-        return parse_text_dump(read.content, str(read.path), saved_on=saved_on)
+    def parse(read: FileRead, today: date) -> list[Paper]:
+        # Dated from the page itself, else the run date; never the file's mtime, which a
+        # copy, a checkout or a backup restore changes.
+        return parse_text_dump(read.content, str(read.path), today=today)
 
     return FileSource(options.name, options.path, (".txt",), parse)
