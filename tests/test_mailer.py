@@ -9,7 +9,7 @@ import functools
 import re
 import subprocess
 from collections.abc import Sequence
-from email import message_from_bytes, policy
+from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import dkim
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from smtp_server import RecordingHandler, RefusingHandler, ScriptedHandler, free_port, serve
+from smtp_server import RecordingHandler, ScriptedHandler, free_port, serve
 
 from digest.config import Settings
 from digest.errors import ConfigError, PermanentSendError, SendError, TemporarySendError
@@ -477,22 +477,11 @@ def test_dkim_half_configured_is_a_config_error() -> None:
         make_mailer(Settings(dkim_selector="s", dkim_domain="example.org"))
 
 
-# --- TEMPORARY: the EmailMessage path pipeline.py still uses (see digest/mailer/legacy.py)
-
-
-def test_legacy_email_message_is_sent_with_the_old_error_text() -> None:
-    legacy = message_from_bytes(outgoing().data, policy=policy.default)
-    assert isinstance(legacy, EmailMessage)
-    refused = r"^SMTP 451: 4\.3\.0 Mailbox busy$"
-    with (
-        serve(RefusingHandler("451 4.3.0 Mailbox busy")) as refusing,
-        pytest.raises(TemporarySendError, match=refused),
-    ):
-        asyncio.run(smtp(refusing.port).send(legacy))
+def test_send_outside_async_with_uses_a_connection_of_its_own() -> None:
     handler = RecordingHandler()
     with serve(handler) as server:
-        where = asyncio.run(smtp(server.port).send(legacy))  # not opened: one connection
-    assert where.startswith("smtp://127.0.0.1") and handler.envelopes[0].rcpt_tos == [
-        "ada@example.org"
-    ]
-    assert server.connections == 1 and handler.quits == 1
+        mailer = smtp(server.port)
+        first = asyncio.run(mailer.send(outgoing(n=1)))
+        second = asyncio.run(mailer.send(outgoing(n=2)))
+    assert first.startswith("smtp://127.0.0.1") and second.startswith("smtp://127.0.0.1")
+    assert server.connections == 2 and handler.quits == 2

@@ -10,7 +10,6 @@ carry the server's `code` (or None) and `reply`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from email.message import EmailMessage
 from typing import Protocol, Self
 
 from digest.config import Settings
@@ -41,8 +40,7 @@ class Mailer(Protocol):
         """Close every connection, with a polite QUIT; never raises."""
         ...
 
-    # `EmailMessage` is TEMPORARY, for pipeline.py until it sends OutgoingMessage (legacy.py).
-    async def send(self, message: OutgoingMessage | EmailMessage) -> str:
+    async def send(self, message: OutgoingMessage) -> str:
         """Deliver; return where this message went (a file path, the server's reply).
 
         Raises TemporarySendError or PermanentSendError.

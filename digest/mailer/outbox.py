@@ -13,14 +13,12 @@ import os
 import re
 import tempfile
 from datetime import datetime
-from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Self
 
 from digest.config import Settings
 from digest.errors import TemporarySendError
-from digest.mailer.legacy import as_outgoing
 from digest.models import OutgoingMessage
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
@@ -51,10 +49,8 @@ class OutboxMailer:
     async def __aexit__(self, *exc: object) -> None:
         return None
 
-    async def send(self, message: OutgoingMessage | EmailMessage) -> str:
+    async def send(self, message: OutgoingMessage) -> str:
         """Write the message's bytes; return the file's path."""
-        if isinstance(message, EmailMessage):  # TEMPORARY: see legacy.py
-            message = as_outgoing(message)
         target = self.folder / file_name(message)
         await asyncio.to_thread(self._write, target, message.data)
         return str(target)

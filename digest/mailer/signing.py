@@ -8,7 +8,6 @@ dkimpy signs with pure-Python RSA: about 13 ms of CPU per message with a 2048-bi
 from __future__ import annotations
 
 import dataclasses
-from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
@@ -17,7 +16,6 @@ import dkim.crypto
 
 from digest.config import Settings
 from digest.errors import ConfigError, PermanentSendError
-from digest.mailer.legacy import as_outgoing
 from digest.models import OutgoingMessage
 
 if TYPE_CHECKING:
@@ -118,8 +116,6 @@ class DkimSigningMailer:
     async def __aexit__(self, *exc: object) -> None:
         await self.inner.__aexit__(*exc)
 
-    async def send(self, message: OutgoingMessage | EmailMessage) -> str:
-        if isinstance(message, EmailMessage):  # TEMPORARY: see legacy.py
-            message = as_outgoing(message)
+    async def send(self, message: OutgoingMessage) -> str:
         signed = dataclasses.replace(message, data=self.signer.sign(message.data))
         return await self.inner.send(signed)

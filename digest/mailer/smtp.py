@@ -15,7 +15,6 @@ import contextlib
 import copy
 import time
 from collections.abc import Awaitable, Callable
-from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Self
 
@@ -23,7 +22,6 @@ import aiosmtplib
 
 from digest.config import Settings
 from digest.errors import ConfigError, PermanentSendError, SendError, TemporarySendError
-from digest.mailer.legacy import as_outgoing, legacy_error
 from digest.models import OutgoingMessage
 
 Clock = Callable[[], float]
@@ -148,17 +146,12 @@ class SmtpMailer:
             for client in clients:
                 client.close()
 
-    async def send(self, message: OutgoingMessage | EmailMessage) -> str:
+    async def send(self, message: OutgoingMessage) -> str:
         """Hand one message to the server; return the server's acceptance.
 
         Safe to call from many tasks at once. Outside `async with` it still works, over a
         connection of its own that is closed afterwards (slow: for one-off sends only).
         """
-        if isinstance(message, EmailMessage):  # TEMPORARY: see legacy.py
-            try:
-                return await self.send(as_outgoing(message))
-            except SendError as exc:
-                raise legacy_error(exc) from None
         idle = self._idle
         if idle is None:
             single = copy.copy(self)  # shares the rate limiter
