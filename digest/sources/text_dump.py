@@ -348,8 +348,10 @@ def _unfinished(blocks: list[_Block], last: tuple[_Block, str, _Meta | None]) ->
       the abstract must end like one: a sentence end or a link.
 
     Undetectable, and so read as complete: a cut inside the last date line that still
-    reads as a date (`May 4` of `May 4, 2024`), and, in shapes A' and B, a cut right after
-    a sentence or inside a link of the last abstract.
+    reads as a date (`May 4` of `May 4, 2024`), and, in shapes A' and B (and in a shape-A
+    page cut inside its first paper, before any author/date block), a cut right after a
+    sentence or inside a link of the last abstract. Read as cut though whole: a last
+    abstract that ends on a bare word (a keyword list), and the meta-less last paper above.
     """
     if any(block.meta is not None for block in blocks):
         final = blocks[-1]
