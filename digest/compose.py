@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import jinja2
 
-from digest.models import Digest, OutgoingMessage, Paper, RankedPaper, Subscriber
+from digest.models import Digest, OutgoingMessage, Paper, RankedPaper, Reason, Subscriber
 from digest.render import clean_header, render_message
 from digest.store import ClaimedMessage
 
@@ -47,7 +47,11 @@ class Composer:
     def _compose(self, claimed: ClaimedMessage, papers: Mapping[int, Paper]) -> OutgoingMessage:
         subscriber = self.subscribers.get(claimed.subscriber) or Subscriber(claimed.subscriber)
         ranked = tuple(
-            RankedPaper(papers[p["id"]], float(p["score"]), tuple(p.get("why", ())))
+            RankedPaper(
+                papers[p["id"]],
+                float(p["score"]),
+                tuple(Reason.from_json(w) for w in p.get("why", ())),
+            )
             for p in claimed.contents.get("papers", [])
             if p["id"] in papers
         )

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
+from typing import ClassVar
 from urllib.parse import quote, quote_plus
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -162,11 +164,69 @@ class Subscriber:
     min_score: float | None = None
 
 
+class Reason(str):
+    """One reason a paper was picked. Reads as its text (`topic: diffusion models`) and
+    knows what it is: `kind` (topic, like, feedback, author, upvotes, category) and
+    `detail` (the phrase, liked title, author name, count or category)."""
+
+    kind: str
+    detail: str
+    _TEXT: ClassVar[dict[str, str]] = {
+        "topic": "topic: {}",
+        "like": 'like "{}"',
+        "feedback": 'you liked "{}"',
+        "author": "followed author {}",
+        "upvotes": "{} upvotes",
+        "category": "category {}",
+    }
+
+    def __new__(cls, kind: str, detail: str) -> Reason:
+        text = cls._TEXT.get(kind, kind + ": {}").format(detail)
+        reason = super().__new__(cls, text)
+        reason.kind = kind
+        reason.detail = detail
+        return reason
+
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]
+        return (self.kind, self.detail)
+
+    def to_json(self) -> list[str]:
+        return [self.kind, self.detail]
+
+    @classmethod
+    def from_json(cls, value: object) -> Reason:
+        """From `[kind, detail]`; a plain string (older plans) is kept as it reads."""
+        if isinstance(value, list) and len(value) == 2:
+            return cls(str(value[0]), str(value[1]))
+        text = str(value)
+        kind, _, detail = text.partition(": ")
+        return cls(kind, detail) if detail else cls("note", text)
+
+
 @dataclass(frozen=True, slots=True)
 class RankedPaper:
     paper: Paper
     score: float
-    why: tuple[str, ...] = ()  # short reasons shown in the email
+    why: tuple[Reason, ...] = ()  # why it was picked, strongest first
+
+
+@dataclass(frozen=True, slots=True)
+class PaperLinks:
+    """A subscriber's own links for one paper in one digest (signed; see `digest serve`)."""
+
+    more: str | None = None  # "more like this"
+    less: str | None = None  # "less like this"
+
+
+@dataclass(frozen=True, slots=True)
+class DigestLinks:
+    """A subscriber's own links in one digest; None where the operator has no web app."""
+
+    unsubscribe: str | None = None  # https page; also the RFC 8058 one-click POST target
+    unsubscribe_mailto: str | None = None  # mailto: URL
+    manage: str | None = None
+    feed: str | None = None  # their Atom feed
+    papers: Mapping[str, PaperLinks] = field(default_factory=dict)  # by paper key
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,8 +235,10 @@ class Digest:
 
     subscriber: Subscriber
     papers: tuple[RankedPaper, ...]
-    day: date
+    day: date  # the issue date
     considered: int = 0  # new papers the ranker looked at for this subscriber
+    period_start: date | None = None  # the first day this digest covers (None: `day` alone)
+    links: DigestLinks = field(default_factory=DigestLinks)
 
 
 @dataclass(frozen=True, slots=True)

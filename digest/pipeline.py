@@ -239,7 +239,11 @@ def rank_digests(
         contents = {
             "considered": considered,
             "papers": [
-                {"id": candidates.ids[r.paper.key], "score": round(r.score, 6), "why": list(r.why)}
+                {
+                    "id": candidates.ids[r.paper.key],
+                    "score": round(r.score, 6),
+                    "why": [w.to_json() for w in r.why],
+                }
                 for r in chosen
             ],
         }

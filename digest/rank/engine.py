@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
-from digest.models import Paper, RankedPaper, Subscriber
+from digest.models import Paper, RankedPaper, Reason, Subscriber
 from digest.rank.text import (
     LikeResolver,
     matches_phrase,
@@ -258,14 +258,12 @@ class Engine:
 
     def why(
         self, ctx: _DayContext, i: int, j: int, followed: bool, weight: float
-    ) -> tuple[str, ...]:
-        reasons: list[str] = []
+    ) -> tuple[Reason, ...]:
+        reasons: list[Reason] = []
         items = ctx.items
         if followed:
             reasons += [
-                f"followed author {items.authors[a]}"
-                for a in items.sub_authors[i]
-                if ctx.auth[a, j]
+                Reason("author", items.authors[a]) for a in items.sub_authors[i] if ctx.auth[a, j]
             ]
         phrases = items.sub_phrases[i]
         if phrases:
@@ -275,7 +273,7 @@ class Engine:
             )
             # The best phrase, and others only when nearly as strong: a why-line must be true.
             floor = max(WHY_MIN, 0.8 * hits[0][0])
-            reasons += [f"topic: {items.phrases[k]}" for v, k in hits[:3] if v >= floor]
+            reasons += [Reason("topic", items.phrases[k]) for v, k in hits[:3] if v >= floor]
         likes = items.sub_likes[i]
         if likes:
             values = ctx.like[likes, j].tolist()
@@ -283,10 +281,10 @@ class Engine:
                 zip(values, likes, strict=True), key=lambda t: (-t[0], items.likes[t[1]].key)
             )
             if v >= WHY_MIN:
-                reasons.append(f"like {_short(items.likes[k].title)}")
+                reasons.append(Reason("like", _short(items.likes[k].title)))
         upvotes = ctx.day[j].upvotes
         if upvotes and (weight > 0 or not reasons):
-            reasons.append(f"{upvotes} upvotes")
+            reasons.append(Reason("upvotes", str(upvotes)))
         return tuple(reasons)
 
 
@@ -384,7 +382,7 @@ class RankedLists(Mapping[str, list[RankedPaper]]):
 
 def _short(title: str, limit: int = 80) -> str:
     title = " ".join(title.split())
-    return f'"{title}"' if len(title) <= limit else f'"{title[: limit - 1].rstrip()}…"'
+    return title if len(title) <= limit else f"{title[: limit - 1].rstrip()}…"
 
 
 def _collect(
