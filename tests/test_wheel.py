@@ -36,10 +36,11 @@ NOT_SOURCE = shutil.ignore_patterns(
     ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis",
     ".env", "outbox", "preview", "*.db", "*.db-journal",
 )  # fmt: skip
+# pip's words for "the index is unreachable" (not for "no such package": that fails).
 OFFLINE = re.compile(
-    r"NewConnectionError|Failed to establish a new connection|Temporary failure in name "
-    r"resolution|Name or service not known|Network is unreachable|No matching distribution"
-    r"|Could not find a version|ConnectTimeout|ProxyError",
+    r"NewConnectionError|Failed to establish a new connection|Connection refused|Temporary "
+    r"failure in name resolution|Name or service not known|Network is unreachable"
+    r"|ConnectTimeout|ProxyError|requirement setuptools\S* \(from versions: none\)",
 )
 
 
@@ -159,7 +160,7 @@ def test_the_wheel_installs_and_runs_from_an_empty_folder(tmp_path: Path) -> Non
     source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info into it
     shutil.copytree(ROOT, source, ignore=NOT_SOURCE)
     dist = tmp_path / "dist"
-    pip(sys.executable, "wheel", "--quiet", "--no-deps", "-w", dist, source, cwd=tmp_path)
+    pip(sys.executable, "wheel", "--no-deps", "-w", dist, source, cwd=tmp_path)
     (wheel,) = dist.glob("paper_digest-*.whl")
 
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -179,7 +180,7 @@ def test_the_wheel_installs_and_runs_from_an_empty_folder(tmp_path: Path) -> Non
     created = run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=tmp_path)
     assert created.returncode == 0, created.stderr
     python = venv / "bin" / "python"
-    pip(sys.executable, "--python", python, "install", "-q", "--no-compile", wheel, cwd=tmp_path)
+    pip(sys.executable, "--python", python, "install", "--no-compile", wheel, cwd=tmp_path)
 
     work = tmp_path / "empty"
     work.mkdir()
