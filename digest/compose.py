@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from email import policy
 from email.utils import parseaddr
 from urllib.parse import quote
@@ -56,7 +57,15 @@ class Composer:
             if p["id"] in papers
         )
         considered = int(claimed.contents.get("considered", len(ranked)))
-        digest = Digest(subscriber, ranked, claimed.issue_date, considered=considered)
+        start = claimed.contents.get("period_start")
+        digest = Digest(
+            subscriber,
+            ranked,
+            claimed.issue_date,
+            considered=considered,
+            period_start=date.fromisoformat(start) if start else None,
+            trending=bool(claimed.contents.get("trending")),
+        )
         message = render_message(digest, self.templates, sender=self.sender, now=claimed.created_at)
         message.replace_header("Message-ID", claimed.message_id)
         message["List-Id"] = f"Paper digest <digest.{self.domain}>"

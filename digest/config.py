@@ -10,9 +10,11 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import time
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -20,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from digest.errors import ConfigError
 from digest.models import Subscriber
+from digest.schedule import WEEKDAYS
 
 PACKAGE_DIR = Path(str(resources.files("digest"))).resolve()
 PROJECT_ROOT = PACKAGE_DIR.parent
@@ -91,6 +94,30 @@ class Settings(BaseSettings):
     http_retries: int = Field(default=3, ge=0, le=10)
     # A subscriber's first digest considers papers first seen in this many days.
     new_subscriber_days: int = Field(default=7, ge=0)
+    # Schedule defaults for subscribers that set none: IANA zone and local "HH:MM".
+    timezone: str = "UTC"
+    send_at: str = "07:00"
+    # The daemon: a send missed by less than this many hours (downtime) still goes out
+    # once; an older one is skipped and its papers roll into the next digest.
+    catch_up_grace: float = Field(default=6.0, ge=0)
+    # The daemon reads the sources every this many minutes.
+    fetch_interval: float = Field(default=30.0, gt=0)
+    # A source failing for longer than this many hours is an outage: `digest check`
+    # exits non-zero and the daemon logs a warning.
+    source_alert_after: float = Field(default=24.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        check_timezone(value)
+        return value
+
+    @field_validator("send_at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        parse_clock(value)
+        return value
+
     # Delivery from the outbox: messages claimed per batch; how long a claim lasts before
     # another worker may take the message over (a worker that died); attempts before a
     # message fails for good, and the first retry delay (doubling, with jitter).
@@ -115,6 +142,22 @@ class Settings(BaseSettings):
         return self.smtp_port or _DEFAULT_PORTS[self.smtp_security]
 
 
+def check_timezone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r} (an IANA name such as 'Europe/Paris')"
+        ) from None
+
+
+def parse_clock(text: str) -> time:
+    try:
+        return time.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time of day (HH:MM)") from None
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with a one-line error naming the variable."""
     try:
@@ -124,7 +167,9 @@ def load_settings(**overrides: Any) -> Settings:
         name = "DIGEST_" + str(err["loc"][0]).upper() if err["loc"] else "DIGEST_*"
         if name == "DIGEST_FROM_ADDRESS":
             name = "DIGEST_FROM"
-        raise ConfigError(f"environment: {name}: {err['msg']}") from None
+        raise ConfigError(
+            f"environment: {name}: {str(err['msg']).removeprefix('Value error, ')}"
+        ) from None
 
 
 class _SubscriberModel(BaseModel):
@@ -139,6 +184,32 @@ class _SubscriberModel(BaseModel):
     popularity: float = Field(default=0.0, ge=0.0, le=1.0)
     max_papers: int = Field(default=10, ge=1, le=200)
     min_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    timezone: str | None = None
+    send_at: str | None = None
+    frequency: Literal["daily", "weekdays", "weekly"] = "daily"
+    weekday: str = "monday"
+    when_empty: Literal["skip", "trending"] = "skip"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_timezone(value)
+        return value
+
+    @field_validator("send_at")
+    @classmethod
+    def _clock_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_clock(value)
+        return value
+
+    @field_validator("weekday")
+    @classmethod
+    def _weekday(cls, value: str) -> str:
+        if value.strip().lower() not in WEEKDAYS:
+            raise ValueError(f"weekday {value!r} is not one of {', '.join(WEEKDAYS)}")
+        return value.strip().lower()
 
     @field_validator("email")
     @classmethod
@@ -240,6 +311,11 @@ def _parse_subscribers(path: Path, tables: object) -> tuple[Subscriber, ...]:
                 popularity=model.popularity,
                 max_papers=model.max_papers,
                 min_score=model.min_score,
+                timezone=model.timezone,
+                send_at=model.send_at,
+                frequency=model.frequency,
+                weekday=WEEKDAYS.index(model.weekday),
+                when_empty=model.when_empty,
             )
         )
     return tuple(result)

@@ -162,6 +162,13 @@ class Subscriber:
     popularity: float = 0.0  # 0 = pure relevance, 1 = upvote order
     max_papers: int = 10
     min_score: float | None = None
+    # When: IANA zone and local time (None: the settings' defaults), how often, and what
+    # to do when nothing matched ("skip": no mail; "trending": a short trending mail).
+    timezone: str | None = None
+    send_at: str | None = None  # "HH:MM"
+    frequency: str = "daily"  # daily, weekdays, weekly
+    weekday: int = 0  # for weekly: 0 = Monday
+    when_empty: str = "skip"
 
 
 class Reason(str):
@@ -238,6 +245,7 @@ class Digest:
     day: date  # the issue date
     considered: int = 0  # new papers the ranker looked at for this subscriber
     period_start: date | None = None  # the first day this digest covers (None: `day` alone)
+    trending: bool = False  # nothing matched their topics: what was trending instead
     links: DigestLinks = field(default_factory=DigestLinks)
 
 

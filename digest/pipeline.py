@@ -23,14 +23,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
+from zoneinfo import ZoneInfo
 
 from digest import delivery
 from digest.app import App
 from digest.compose import Composer, sender_domain
+from digest.config import Settings, parse_clock
 from digest.delivery import Clock, Delivered, DeliveryOptions, DeliveryReport
 from digest.errors import ConfigError, SourceError
-from digest.models import Digest, Paper, RankedPaper, Subscriber, key_for_reference
+from digest.models import Digest, Paper, RankedPaper, Reason, Subscriber, key_for_reference
 from digest.render import render_message
+from digest.schedule import Schedule, decide
 from digest.sources import FetchContext, Source
 from digest.store import PlannedDigest, Store
 
@@ -46,6 +49,11 @@ class RunOptions:
     """What one run does; the CLI's flags, the scheduler's job arguments."""
 
     list_date: date | None = None  # treat this list date as today (replay, backfill)
+    force: bool = False  # send to every selected subscriber, whatever their schedule
+    # Catch-up: a slot missed by more than this is skipped (the daemon); None sends the
+    # current period whenever the run happens (send-now from cron or by hand).
+    grace: timedelta | None = None
+    kind: str = "send-now"  # how the run is logged: send-now, scheduled
     only: tuple[str, ...] = ()  # these subscribers' emails; empty: everyone
     dry_run: bool = False  # rank and render, send and record nothing
     fetch: bool = True  # read the sources first
@@ -112,14 +120,17 @@ def run_once(
     if options.fetch:
         report.sources = fetch(app, options.list_date, now, progress)
         report.indexed = index_recent(app, now, progress)
-    day = options.list_date or now.date()
-    run_id = None if options.dry_run else app.store.start_run("send-now", now)
-    planned = plan(app, subscribers, now=now, day=day, dry_run=options.dry_run, run_id=run_id)
+    due, waiting = due_now(app, subscribers, now, options)
+    if not due and options.kind != "send-now":
+        report.digests = waiting
+        return report
+    run_id = None if options.dry_run else app.store.start_run(options.kind, now)
+    planned = plan(app, due, now=now, dry_run=options.dry_run, run_id=run_id)
     if options.dry_run:
-        report.digests = planned
+        report.digests = waiting + planned
         return report
     delivered = asyncio.run(deliver(app, clock or (lambda: now), stop=stop))
-    report.digests = merge_reports(planned, delivered)
+    report.digests = waiting + merge_reports(planned, delivered)
     report.storm, report.stopped = delivered.storm, delivered.stopped
     assert run_id is not None
     app.store.finish_run(run_id, (clock or (lambda: now))(), run_counts(report), run_errors(report))
@@ -134,8 +145,8 @@ def preview(
     if options.fetch:
         fetch(app, options.list_date, now)
         index_recent(app, now)
-    day = options.list_date or now.date()
-    digest = rank_digests(app, [subscriber], now=now, day=day)[0][0]
+    due, _ = due_now(app, [subscriber], now, replace(options, force=True))
+    digest = rank_digests(app, due, now=now)[0][0]
     message = render_message(digest, app.templates, sender=app.settings.from_address, now=now)
     return digest, message
 
@@ -165,7 +176,9 @@ def fetch(
             progress("fetch", done, total)
 
     ctx = app.fetch_context(list_date or now.date(), None if list_date else now, page_done)
-    return fetch_sources(app.sources, app.store, ctx, now)
+    reports = fetch_sources(app.sources, app.store, ctx, now)
+    app.store.record_fetches([(r.name, r.fetched, r.new, r.failed, r.errors) for r in reports], now)
+    return reports
 
 
 def fetch_sources(
@@ -221,11 +234,76 @@ def index_recent(app: App, now: datetime, progress: Progress | None = None) -> i
     return indexed
 
 
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A subscriber whose digest is to be planned now, and for which slot and period."""
+
+    subscriber: Subscriber
+    day: date  # the issue date
+    slot: datetime | None = None  # None: forced, outside the schedule
+    period_start: date | None = None
+
+
+def schedule_for(subscriber: Subscriber, settings: Settings) -> Schedule:
+    return Schedule(
+        ZoneInfo(subscriber.timezone or settings.timezone),
+        parse_clock(subscriber.send_at or settings.send_at),
+        subscriber.frequency,  # type: ignore[arg-type]
+        subscriber.weekday,
+    )
+
+
+def due_now(
+    app: App, subscribers: Sequence[Subscriber], now: datetime, options: RunOptions
+) -> tuple[list[Due], list[SubscriberReport]]:
+    """Which subscribers' digests are due now; slots missed beyond the grace are recorded
+    as skipped. Returns (due, reports for the others)."""
+    last = app.store.last_slots([s.email for s in subscribers])
+    due: list[Due] = []
+    others: list[SubscriberReport] = []
+    for sub in subscribers:
+        schedule = schedule_for(sub, app.settings)
+        previous = last.get(sub.email)
+        start = (
+            (previous.astimezone(schedule.zone).date() + timedelta(days=1)) if previous else None
+        )
+        if options.force:
+            day = options.list_date or now.astimezone(schedule.zone).date()
+            due.append(Due(sub, day, None, start))
+            continue
+        decision = decide(schedule, previous, now, options.grace)
+        if decision.action == "send" and decision.slot is not None:
+            day = options.list_date or decision.slot.astimezone(schedule.zone).date()
+            due.append(Due(sub, day, decision.slot, start))
+            continue
+        upcoming = f"{decision.next_slot.astimezone(schedule.zone):%a %d %b %H:%M %Z}"
+        if decision.action == "skip" and decision.slot is not None:
+            day = decision.slot.astimezone(schedule.zone).date()
+            app.store.skip_slot(
+                sub.email,
+                decision.slot,
+                day,
+                decision.reason,
+                now,
+                app.settings.new_subscriber_days,
+            )
+            log.info("event=slot_skipped subscriber=%s reason=%s", sub.email, decision.reason)
+            others.append(
+                SubscriberReport(
+                    sub.email, 0, 0, "skipped", error=f"{decision.reason}; next {upcoming}"
+                )
+            )
+        else:
+            others.append(SubscriberReport(sub.email, 0, 0, "not due", error=f"next {upcoming}"))
+    return due, others
+
+
 def rank_digests(
-    app: App, subscribers: Sequence[Subscriber], *, now: datetime, day: date
+    app: App, due: Sequence[Due], *, now: datetime
 ) -> list[tuple[Digest, PlannedDigest]]:
-    """Rank each subscriber's papers that no earlier digest considered."""
+    """Rank each due subscriber's papers that no earlier digest considered."""
     store = app.store
+    subscribers = [d.subscriber for d in due]
     emails = [s.email for s in subscribers]
     candidates = store.candidates(emails, now, app.settings.new_subscriber_days)
     history = _history_for_likes(store, subscribers, candidates.papers)
@@ -233,11 +311,18 @@ def rank_digests(
         candidates.papers, subscribers, history=history, eligible=candidates.eligible
     )
     result = []
-    for sub in subscribers:
+    for entry in due:
+        sub, day = entry.subscriber, entry.day
         chosen: list[RankedPaper] = ranked.get(sub.email, [])
-        considered = len(candidates.eligible.get(sub.email, ()))
-        contents = {
+        eligible = candidates.eligible.get(sub.email, set())
+        considered = len(eligible)
+        fallback = not chosen and sub.when_empty == "trending"
+        if fallback:
+            chosen = trending(candidates.papers, eligible)
+        contents: dict[str, object] = {
             "considered": considered,
+            "period_start": entry.period_start.isoformat() if entry.period_start else None,
+            "trending": fallback,
             "papers": [
                 {
                     "id": candidates.ids[r.paper.key],
@@ -254,17 +339,32 @@ def rank_digests(
             contents=contents,
             seen_through=candidates.seen_through.get(sub.email, 0),
             plan_version=candidates.versions.get(sub.email, 0),
+            slot=entry.slot,
         )
-        result.append((Digest(sub, tuple(chosen), day, considered=considered), planned))
+        digest = Digest(
+            sub,
+            tuple(chosen),
+            day,
+            considered=considered,
+            period_start=entry.period_start,
+            trending=fallback,
+        )
+        result.append((digest, planned))
     return result
+
+
+def trending(papers: Sequence[Paper], eligible: set[str], limit: int = 3) -> list[RankedPaper]:
+    """Nothing matched: the most upvoted of the papers this subscriber has not seen."""
+    pool = [p for p in papers if p.key in eligible and p.upvotes]
+    pool.sort(key=lambda p: (-(p.upvotes or 0), p.key))
+    return [RankedPaper(p, 0.0, (Reason("upvotes", str(p.upvotes)),)) for p in pool[:limit]]
 
 
 def plan(
     app: App,
-    subscribers: Sequence[Subscriber],
+    due: Sequence[Due],
     *,
     now: datetime,
-    day: date,
     dry_run: bool = False,
     run_id: int | None = None,
 ) -> list[SubscriberReport]:
@@ -273,13 +373,13 @@ def plan(
     Suppressed addresses are skipped. Of two runs planning the same subscriber at once,
     one plans and the other reports "planned by another run".
     """
-    suppressed = app.store.suppressed([s.email for s in subscribers])
-    active = [s for s in subscribers if s.email not in suppressed]
+    suppressed = app.store.suppressed([d.subscriber.email for d in due])
+    active = [d for d in due if d.subscriber.email not in suppressed]
     reports = [
         SubscriberReport(email, 0, 0, "suppressed", error=reason)
         for email, reason in suppressed.items()
     ]
-    ranked = rank_digests(app, active, now=now, day=day) if active else []
+    ranked = rank_digests(app, active, now=now) if active else []
     if not dry_run:
         domain = sender_domain(app.settings.from_address)
         outcome = app.store.plan([p for _, p in ranked], now=now, domain=domain, run_id=run_id)

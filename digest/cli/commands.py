@@ -48,15 +48,23 @@ def setup(config_path: Path | None) -> tuple[Settings, Config]:
 @DATE_OPTION
 @click.option("--dry-run", is_flag=True, help="Fetch and rank, but send and record nothing.")
 @click.option("--subscriber", "only", metavar="EMAIL", help="Only this subscriber.")
+@click.option(
+    "--force", is_flag=True, help="Send whatever the schedule says (never a paper twice)."
+)
 def send_now(
-    config_path: Path | None, list_date: datetime | None, dry_run: bool, only: str | None
+    config_path: Path | None,
+    list_date: datetime | None,
+    dry_run: bool,
+    only: str | None,
+    force: bool,
 ) -> None:
-    """Fetch new papers and send each subscriber's digest now."""
+    """Fetch new papers and send the digests that are due (all of them with --force)."""
     settings, config = setup(config_path)
     options = pipeline.RunOptions(
         list_date=list_date.date() if list_date else None,
         only=(only,) if only else (),
         dry_run=dry_run,
+        force=force,
     )
     with open_app(settings, config) as app, TerminalProgress() as progress:
         pipeline.select_subscribers(app, options.only)  # refuse an empty list before fetching
@@ -86,6 +94,9 @@ def result_text(report: pipeline.SubscriberReport, mailer: str) -> str:
         "planned": "queued in the outbox (delivery stopped early)",
         "dry run": f"dry run: would send to {mailer}",
         "suppressed": f"suppressed: {report.error}",
+        "not due": f"not due ({report.error})",
+        "skipped": f"skipped: {report.error}",
+        "planned by another run": "planned by another run",
     }
     return texts.get(report.status, report.status)
 
@@ -94,23 +105,34 @@ def result_text(report: pipeline.SubscriberReport, mailer: str) -> str:
 @CONFIG_OPTION
 @DATE_OPTION
 @click.option("--subscriber", "only", metavar="EMAIL", help="Only this subscriber.")
+@click.option("--force", is_flag=True, help="Plan whatever the schedule says.")
 @click.option("--no-fetch", is_flag=True, help="Plan from what is stored; read no source.")
 def plan(
-    config_path: Path | None, list_date: datetime | None, only: str | None, no_fetch: bool
+    config_path: Path | None,
+    list_date: datetime | None,
+    only: str | None,
+    force: bool,
+    no_fetch: bool,
 ) -> None:
-    """Fetch, rank and put each subscriber's digest in the outbox; send nothing."""
+    """Fetch, rank and put each due subscriber's digest in the outbox; send nothing."""
     settings, config = setup(config_path)
     now = local_now()
-    day = list_date.date() if list_date else None
+    options = pipeline.RunOptions(
+        list_date=list_date.date() if list_date else None,
+        only=(only,) if only else (),
+        force=force,
+        fetch=not no_fetch,
+    )
     with open_app(settings, config) as app, TerminalProgress() as progress:
-        subscribers = pipeline.select_subscribers(app, (only,) if only else ())
-        if not no_fetch:
-            print_source_errors(pipeline.fetch(app, day, now, progress))
+        subscribers = pipeline.select_subscribers(app, options.only)
+        if options.fetch:
+            print_source_errors(pipeline.fetch(app, options.list_date, now, progress))
             pipeline.index_recent(app, now, progress)
-        reports = pipeline.plan(app, subscribers, now=now, day=day or now.date())
+        due, waiting = pipeline.due_now(app, subscribers, now, options)
+        reports = waiting + pipeline.plan(app, due, now=now)
     print_table(
         ["subscriber", "new papers", "papers", "result"],
-        [[r.email, str(r.considered), str(r.sent), r.status] for r in reports],
+        [[r.email, str(r.considered), str(r.sent), result_text(r, "")] for r in reports],
     )
 
 

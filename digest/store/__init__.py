@@ -16,14 +16,14 @@ error is raised as a one-line `StoreError`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy.engine import Engine
 
 from digest.models import FileFingerprint, Paper, SourceMemo, UrlMemo, Validators
-from digest.store import embeddings, memos, outbox, papers
+from digest.store import embeddings, memos, oplog, outbox, papers
 from digest.store.db import chunks, create_engine, migrate, safe_url, transaction
 from digest.store.outbox import ClaimedMessage, DeliveryResult, PlannedDigest, PlanOutcome
 from digest.store.papers import Candidates, IngestResult
@@ -130,6 +130,42 @@ class Store:
     ) -> None:
         with transaction(self.engine) as conn:
             outbox.finish(conn, worker, results, now, suppress_after)
+
+    def skip_slot(
+        self,
+        subscriber: str,
+        slot: datetime,
+        day: date,
+        reason: str,
+        now: datetime,
+        new_subscriber_days: int,
+    ) -> bool:
+        """A missed slot, handled without mail (its papers roll into the next digest)."""
+        with transaction(self.engine) as conn:
+            start = papers.first_id_since(conn, now - timedelta(days=new_subscriber_days)) - 1
+            return outbox.skip_slot(conn, subscriber, slot, day, reason, now, start)
+
+    def last_slots(self, emails: Sequence[str]) -> dict[str, datetime | None]:
+        with transaction(self.engine) as conn:
+            return outbox.last_slots(conn, emails)
+
+    def decisions(self, email: str, day: date) -> list[dict[str, Any]]:
+        with transaction(self.engine) as conn:
+            return oplog.decisions(conn, email, day)
+
+    def messages_on(self, email: str, day: date) -> list[dict[str, Any]]:
+        with transaction(self.engine) as conn:
+            return oplog.messages_on(conn, email, day)
+
+    def record_fetches(
+        self, reports: Sequence[tuple[str, int, int, int, list[str]]], now: datetime
+    ) -> None:
+        with transaction(self.engine) as conn:
+            oplog.record_fetches(conn, reports, now)
+
+    def source_health(self, runs: int = 5) -> dict[str, dict[str, Any]]:
+        with transaction(self.engine) as conn:
+            return oplog.source_health(conn, runs)
 
     def release_claims(self, worker: str, ids: Sequence[int]) -> None:
         with transaction(self.engine) as conn:

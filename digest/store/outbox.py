@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from digest.store.db import chunks
 from digest.store.rows import row_key
 from digest.store.schema import (
+    decisions_table,
     messages_table,
     papers_table,
     released_papers_table,
@@ -47,6 +48,7 @@ class PlannedDigest:
     contents: dict[str, Any]  # JSON: {"considered": n, "papers": [{"id", "score", "why"}]}
     seen_through: int
     plan_version: int  # as read with the candidates
+    slot: datetime | None = None  # the scheduled slot this digest is for (None: forced)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ def plan(
     for digest in digests:
         if not _take_turn(conn, digest, now):
             outcome.lost.append(digest.subscriber)
+            log_decision(conn, digest, "planned by another run", now, run_id)
             continue
         conn.execute(
             released_papers_table.delete().where(
@@ -102,6 +105,9 @@ def plan(
         )
         if not digest.paper_ids:
             outcome.considered.append(digest.subscriber)
+            considered = int(digest.contents.get("considered", 0))
+            status = "no matching papers" if considered else "nothing new"
+            log_decision(conn, digest, status, now, run_id)
             continue
         m = messages_table.c
         sequence = conn.execute(
@@ -109,11 +115,12 @@ def plan(
             .select_from(messages_table)
             .where(m.subscriber == digest.subscriber, m.issue_date == digest.issue_date)
         ).scalar_one()
+        message_id = message_id_for(digest.subscriber, digest.issue_date, sequence, domain)
         message_row_id = conn.execute(
             messages_table.insert()
             .values(
                 subscriber=digest.subscriber,
-                message_id=message_id_for(digest.subscriber, digest.issue_date, sequence, domain),
+                message_id=message_id,
                 paper_count=len(digest.paper_ids),
                 issue_date=digest.issue_date,
                 sequence=sequence,
@@ -134,35 +141,117 @@ def plan(
             ],
         )
         outcome.planned.append(digest.subscriber)
+        log_decision(conn, digest, "planned", now, run_id, message_id=message_id)
     return outcome
 
 
+def log_decision(
+    conn: Connection,
+    digest: PlannedDigest,
+    status: str,
+    now: datetime,
+    run_id: int | None,
+    *,
+    message_id: str | None = None,
+    detail: str = "",
+) -> None:
+    conn.execute(
+        decisions_table.insert().values(
+            subscriber=digest.subscriber,
+            day=digest.issue_date,
+            slot_at=digest.slot,
+            status=status,
+            detail=detail,
+            considered=int(digest.contents.get("considered", 0)),
+            papers=len(digest.paper_ids),
+            message_id=message_id,
+            run_id=run_id,
+            created_at=now,
+        )
+    )
+
+
+def skip_slot(
+    conn: Connection,
+    subscriber: str,
+    slot: datetime,
+    day: date,
+    reason: str,
+    now: datetime,
+    seen_through_if_new: int,
+) -> bool:
+    """Mark a missed slot handled without sending; its papers roll into the next digest."""
+    t = subscribers_table
+    handled = conn.execute(
+        t.update()
+        .where(
+            t.c.email == subscriber,
+            sa.or_(t.c.last_slot_at.is_(None), t.c.last_slot_at < slot),
+        )
+        .values(last_slot_at=slot)
+        .returning(t.c.email)
+    ).first()
+    if handled is None:
+        exists = conn.execute(sa.select(t.c.email).where(t.c.email == subscriber)).first()
+        if exists is not None:
+            return False  # handled already, here or by another process
+        conn.execute(
+            t.insert().values(
+                email=subscriber,
+                seen_through=seen_through_if_new,
+                created_at=now,
+                last_slot_at=slot,
+            )
+        )
+    digest = PlannedDigest(subscriber, day, (), {}, 0, 0, slot)
+    log_decision(conn, digest, "skipped", now, None, detail=reason)
+    return True
+
+
+def last_slots(conn: Connection, emails: Sequence[str]) -> dict[str, datetime | None]:
+    t = subscribers_table
+    found: dict[str, datetime | None] = {}
+    for chunk in chunks(list(emails)):
+        query = sa.select(t.c.email, t.c.last_slot_at).where(t.c.email.in_(chunk))
+        found.update((row.email, _aware(row.last_slot_at)) for row in conn.execute(query))
+    return found
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite gives back naive datetimes; everything stored is UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
 def _take_turn(conn: Connection, digest: PlannedDigest, now: datetime) -> bool:
-    """Compare-and-swap on the subscriber's plan_version; advances their progress."""
+    """Compare-and-swap on the subscriber's plan_version (and slot); advances progress."""
     t = subscribers_table
     if digest.plan_version == NEW_SUBSCRIBER:
         inserted = conn.execute(
-            _insert_ignore(conn, t).values(
+            _insert_ignore(conn, t)
+            .values(
                 email=digest.subscriber,
                 seen_through=digest.seen_through,
                 created_at=now,
                 plan_version=1,
                 refusals=0,
+                last_slot_at=digest.slot,
             )
             .returning(t.c.email)
         ).first()
         return inserted is not None
-    updated = conn.execute(
-        t.update()
-        .where(t.c.email == digest.subscriber, t.c.plan_version == digest.plan_version)
-        .returning(t.c.email)
-        .values(
-            plan_version=t.c.plan_version + 1,
-            seen_through=sa.func.max(t.c.seen_through, digest.seen_through)
-            if conn.dialect.name == "sqlite"
-            else sa.func.greatest(t.c.seen_through, digest.seen_through),
-        )
-    )
+    same = [t.c.email == digest.subscriber, t.c.plan_version == digest.plan_version]
+    values: dict[str, object] = {
+        "plan_version": t.c.plan_version + 1,
+        "seen_through": sa.func.max(t.c.seen_through, digest.seen_through)
+        if conn.dialect.name == "sqlite"
+        else sa.func.greatest(t.c.seen_through, digest.seen_through),
+    }
+    if digest.slot is not None:  # a slot is planned once, whatever races
+        same.append(sa.or_(t.c.last_slot_at.is_(None), t.c.last_slot_at < digest.slot))
+        values["last_slot_at"] = digest.slot
+    updated = conn.execute(t.update().where(*same).values(values).returning(t.c.email))
     return updated.first() is not None
 
 

@@ -118,7 +118,7 @@ def candidates(
         query = sa.select(rel.subscriber, rel.paper_id).where(rel.subscriber.in_(chunk))
         for r in conn.execute(query):
             released.setdefault(r.subscriber, set()).add(r.paper_id)
-    floor_id = _first_id_since(conn, now - timedelta(days=new_subscriber_days))
+    floor_id = first_id_since(conn, now - timedelta(days=new_subscriber_days))
     starts = {e: known[e][0] if e in known else floor_id - 1 for e in emails}
     if not starts:
         return Candidates()
@@ -154,7 +154,7 @@ def candidates(
     return result
 
 
-def _first_id_since(conn: Connection, since: datetime) -> int:
+def first_id_since(conn: Connection, since: datetime) -> int:
     c = papers_table.c
     first = conn.execute(sa.select(sa.func.min(c.id)).where(c.first_seen_at >= since)).scalar()
     if first is not None:

@@ -42,6 +42,8 @@ subscribers_table = sa.Table(
     sa.Column("plan_version", sa.Integer, nullable=False, server_default="0"),
     # Consecutive digests the server refused permanently (5xx).
     sa.Column("refusals", sa.Integer, nullable=False, server_default="0"),
+    # The last scheduled slot handled (sent or skipped): a slot is handled once.
+    sa.Column("last_slot_at", sa.DateTime(timezone=True)),
 )
 # The outbox: one row per planned digest. status: pending, sending (claimed, until
 # lease_until), sent, retry (at next_attempt_at) or failed (last_error says why).
@@ -127,4 +129,33 @@ embeddings_table = sa.Table(
     sa.Column("paper_key", sa.Text, primary_key=True),
     sa.Column("model", sa.String(200), primary_key=True),
     sa.Column("vector", sa.LargeBinary, nullable=False),
+)
+# Why a digest was or was not sent: one row per subscriber per decision (`digest why`).
+decisions_table = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("subscriber", sa.String(320), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("slot_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String(40), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("considered", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("papers", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("message_id", sa.Text),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_decisions_subscriber_day", "subscriber", "day"),
+)
+fetches_table = sa.Table(
+    "fetches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("fetched", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("new", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("errors", sa.JSON),
+    sa.Index("ix_fetches_source_at", "source", "at"),
 )
