@@ -107,7 +107,7 @@ def run_once(
     options: RunOptions,
     now: datetime,
     progress: Progress | None = None,
-    stop: asyncio.Event | None = None,
+    halt: threading.Event | None = None,
     clock: Clock | None = None,
 ) -> RunReport:
     """Fetch (unless told not to), plan every subscriber's digest, then deliver the outbox.
@@ -129,7 +129,7 @@ def run_once(
     if options.dry_run:
         report.digests = waiting + planned
         return report
-    delivered = asyncio.run(deliver(app, clock or (lambda: now), stop=stop))
+    delivered = asyncio.run(deliver(app, clock or (lambda: now), halt=halt))
     report.digests = waiting + merge_reports(planned, delivered)
     report.storm, report.stopped = delivered.storm, delivered.stopped
     assert run_id is not None
@@ -263,10 +263,11 @@ def due_now(
     others: list[SubscriberReport] = []
     for sub in subscribers:
         schedule = schedule_for(sub, app.settings)
-        previous = last.get(sub.email)
-        start = (
-            (previous.astimezone(schedule.zone).date() + timedelta(days=1)) if previous else None
-        )
+        previous, last_planned = last.get(sub.email, (None, None))
+        # The period starts the day after the last planned digest (skipped slots roll over).
+        start = None
+        if last_planned is not None:
+            start = last_planned.astimezone(schedule.zone).date() + timedelta(days=1)
         if options.force:
             day = options.list_date or now.astimezone(schedule.zone).date()
             due.append(Due(sub, day, None, start))
@@ -398,7 +399,7 @@ def plan(
 
 
 async def deliver(
-    app: App, clock: Clock, *, once: bool = True, stop: asyncio.Event | None = None
+    app: App, clock: Clock, *, once: bool = True, halt: threading.Event | None = None
 ) -> DeliveryReport:
     """Deliver due messages from the outbox with this app's mailer and settings."""
     settings = app.settings
@@ -420,11 +421,23 @@ async def deliver(
         suppress_after=settings.suppress_after,
         once=once,
     )
-    stop = stop or asyncio.Event()
-    with _stop_on_signals(stop):
-        return await delivery.deliver(
-            app.store, app.mailer, composer.compose_many, options, clock=clock, stop=stop
-        )
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(_watch(halt, stop)) if halt is not None else None
+    try:
+        with _stop_on_signals(stop):
+            return await delivery.deliver(
+                app.store, app.mailer, composer.compose_many, options, clock=clock, stop=stop
+            )
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+
+
+async def _watch(halt: threading.Event, stop: asyncio.Event) -> None:
+    """Carry a stop request from another thread (the daemon's signal handler) into the loop."""
+    while not halt.is_set():
+        await asyncio.sleep(0.1)
+    stop.set()
 
 
 @contextmanager

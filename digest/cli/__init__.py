@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from digest.cli.commands import fetch, plan, preview, send_now, status, worker
+from digest.cli.operate import check, run, why
 from digest.cli.rank import rank
 from digest.errors import DigestError
 
@@ -33,7 +34,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for command in (send_now, plan, worker, fetch, preview, status, rank):
+for command in (send_now, plan, worker, run, fetch, preview, status, check, why, rank):
     cli.add_command(command)
 
 

@@ -230,20 +230,43 @@ def status(config_path: Path | None) -> None:
         counts = app.store.message_counts()
         runs = app.store.recent_runs(5)
         failures = app.store.recent_failures(10)
+        health = app.store.source_health(5)
+    now = local_now()
+    upcoming = {}
+    for sub in config.subscribers:
+        schedule = pipeline.schedule_for(sub, settings)
+        upcoming[sub.email] = (
+            f"{schedule.next_slot(now).astimezone(schedule.zone):%a %d %b %H:%M %Z}"
+        )
     click.echo(f"outbox:    {', '.join(f'{n} {k}' for k, n in sorted(counts.items())) or 'empty'}")
     click.echo("")
     print_table(
-        ["subscriber", "last digest", "papers sent", "state"],
+        ["subscriber", "last digest", "papers sent", "next digest", "state"],
         [
             [
                 e,
                 last.strftime("%Y-%m-%d %H:%M") if last else "never",
                 str(sent),
+                upcoming[e],
                 f"suppressed: {suppressed[e]}" if e in suppressed else "active",
             ]
             for e, (last, sent) in summary.items()
         ],
     )
+    if health:
+        click.echo("")
+        print_table(
+            ["source", "last good fetch", "failed (last 5)", "last error"],
+            [
+                [
+                    name,
+                    f"{h['last_success']:%Y-%m-%d %H:%M}" if h.get("last_success") else "never",
+                    str(h.get("recent_failures", 0)),
+                    (h.get("last_error") or "")[:80],
+                ]
+                for name, h in sorted(health.items())
+            ],
+        )
     if runs:
         click.echo("")
         print_table(

@@ -145,7 +145,9 @@ class Store:
             start = papers.first_id_since(conn, now - timedelta(days=new_subscriber_days)) - 1
             return outbox.skip_slot(conn, subscriber, slot, day, reason, now, start)
 
-    def last_slots(self, emails: Sequence[str]) -> dict[str, datetime | None]:
+    def last_slots(
+        self, emails: Sequence[str]
+    ) -> dict[str, tuple[datetime | None, datetime | None]]:
         with transaction(self.engine) as conn:
             return outbox.last_slots(conn, emails)
 

@@ -208,13 +208,23 @@ def skip_slot(
     return True
 
 
-def last_slots(conn: Connection, emails: Sequence[str]) -> dict[str, datetime | None]:
-    t = subscribers_table
-    found: dict[str, datetime | None] = {}
+def last_slots(
+    conn: Connection, emails: Sequence[str]
+) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """Per subscriber: the last slot handled (sent or skipped), the last one planned."""
+    t, d = subscribers_table, decisions_table.c
+    handled: dict[str, datetime | None] = {}
+    planned: dict[str, datetime | None] = {}
     for chunk in chunks(list(emails)):
         query = sa.select(t.c.email, t.c.last_slot_at).where(t.c.email.in_(chunk))
-        found.update((row.email, _aware(row.last_slot_at)) for row in conn.execute(query))
-    return found
+        handled.update((row.email, _aware(row.last_slot_at)) for row in conn.execute(query))
+        query = (
+            sa.select(d.subscriber, sa.func.max(d.slot_at).label("slot"))
+            .where(d.subscriber.in_(chunk), d.status == "planned")
+            .group_by(d.subscriber)
+        )
+        planned.update((row.subscriber, _aware(row.slot)) for row in conn.execute(query))
+    return {e: (handled.get(e), planned.get(e)) for e in emails}
 
 
 def _aware(moment: datetime | None) -> datetime | None:
