@@ -126,6 +126,10 @@ class Paper:
     submitter: str | None = None
     ai_summary: str | None = None
     ai_keywords: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()  # arXiv subject categories, primary first
+    # How arXiv announced this sighting: new, cross, replace or replace-cross (a revision);
+    # None from the other sources.
+    announce: str | None = None
     github_repo: str | None = None
     github_stars: int | None = None
     project_page: str | None = None
@@ -159,6 +163,10 @@ class Subscriber:
     exclude: tuple[str, ...] = ()
     authors: tuple[str, ...] = ()  # followed authors: always included, shown first
     like: tuple[str, ...] = ()  # arXiv ids or titles of papers they liked
+    # arXiv categories (`cs.CL`, or a whole archive: `cs`): a paper must carry one of them;
+    # `huggingface` stands for the papers on Hugging Face's daily list.
+    categories: tuple[str, ...] = ()
+    exclude_categories: tuple[str, ...] = ()  # a paper carrying any of them is dropped
     popularity: float = 0.0  # 0 = pure relevance, 1 = upvote order
     max_papers: int = 10
     min_score: float | None = None

@@ -12,7 +12,15 @@ from sqlalchemy.engine import Connection
 from digest.models import Paper, split_key
 from digest.store.db import chunks
 from digest.store.outbox import NEW_SUBSCRIBER
-from digest.store.rows import dedupe, find_existing, merge, paper_values, row_to_paper
+from digest.store.rows import (
+    REVISIONS,
+    dedupe,
+    find_existing,
+    is_revision,
+    merge,
+    paper_values,
+    row_to_paper,
+)
 from digest.store.schema import (
     papers_table,
     released_papers_table,
@@ -46,6 +54,10 @@ def ingest(conn: Connection, papers: Iterable[Paper], now: datetime) -> IngestRe
     """Add new papers and update known ones (upvotes, comments, AI fields, a late id).
 
     A title-only paper that matches a paper with an id becomes that paper, and vice versa.
+    An arXiv revision (`replace`, `replace-cross`) is never new: it updates a known paper,
+    and an unknown one (announced before this database existed) is stored as a revision,
+    counted as updated and never offered (see `candidates`), until another source lists
+    it as a paper of its own (then it counts as new).
     """
     new = updated = unchanged = 0
     new_keys: list[str] = []
@@ -55,6 +67,9 @@ def ingest(conn: Connection, papers: Iterable[Paper], now: datetime) -> IngestRe
             row = existing.match(paper)
             if row is None:
                 conn.execute(papers_table.insert().values(paper_values(paper, now)))
+                if is_revision(paper):
+                    updated += 1
+                    continue
                 new += 1
                 new_keys.append(paper.key)
                 continue
@@ -66,6 +81,10 @@ def ingest(conn: Connection, papers: Iterable[Paper], now: datetime) -> IngestRe
             values = paper_values(combined, now)
             del values["first_seen_at"]
             conn.execute(papers_table.update().where(papers_table.c.id == row.id).values(values))
+            if is_revision(stored) and not is_revision(combined):
+                new += 1
+                new_keys.append(combined.key)
+                continue
             updated += 1
     return IngestResult(new, updated, unchanged, tuple(new_keys))
 
@@ -106,6 +125,7 @@ def candidates(
 
     A subscriber has considered every paper up to its `seen_through` row id; one never
     seen before starts with the papers first seen in the last `new_subscriber_days`.
+    Papers known only from arXiv revisions are never offered.
     """
     c = papers_table.c
     wanted = set(emails)
@@ -124,9 +144,10 @@ def candidates(
         return Candidates()
     extra = sorted(set().union(*released.values())) if released else []
     newer = c.id > min(starts.values())
+    offered = sa.or_(c.announce.is_(None), c.announce.not_in(sorted(REVISIONS)))
     rows = conn.execute(
         sa.select(papers_table)
-        .where(sa.or_(newer, c.id.in_(extra)) if extra else newer)
+        .where(offered, sa.or_(newer, c.id.in_(extra)) if extra else newer)
         .order_by(c.id)
     ).all()
     reserved: dict[str, set[int]] = {}

@@ -16,7 +16,14 @@ from digest.store.schema import papers_table
 
 # Paper fields stored as columns of the same name; merged field by field on update.
 _PAPER_FIELDS = tuple(f.name for f in fields(Paper))
-_TUPLE_FIELDS = {"authors", "ai_keywords"}
+_TUPLE_FIELDS = {"authors", "ai_keywords", "categories"}
+# arXiv announce types of a revision: it updates a known paper and is never offered as new.
+REVISIONS = frozenset({"replace", "replace-cross"})
+
+
+def is_revision(paper: Paper) -> bool:
+    """Known only from arXiv revisions (`replace`, `replace-cross`): stored, never offered."""
+    return paper.announce in REVISIONS
 
 
 def dedupe(papers: Iterable[Paper]) -> list[Paper]:
@@ -44,7 +51,11 @@ def dedupe(papers: Iterable[Paper]) -> list[Paper]:
 def merge(old: Paper, new: Paper) -> Paper:
     """Newer non-empty values win; nothing known is forgotten."""
     changes: dict[str, object] = {}
+    if (announce := _announce(old.announce, new.announce)) != old.announce:
+        changes["announce"] = announce
     for name in _PAPER_FIELDS:
+        if name == "announce":
+            continue
         value = getattr(new, name)
         if value is None or value == "" or value == ():
             continue
@@ -53,6 +64,17 @@ def merge(old: Paper, new: Paper) -> Paper:
         if getattr(old, name) != value:
             changes[name] = value
     return replace(old, **changes) if changes else old  # type: ignore[arg-type]
+
+
+def _announce(old: str | None, new: str | None) -> str | None:
+    """How a paper stays announced: a revision never makes a known paper a revision, and
+    any other sighting (arXiv `new`/`cross`, or a Hugging Face list: None) of a paper known
+    only from revisions makes it an ordinary paper. Otherwise the first announce type stays."""
+    if old in REVISIONS:
+        return new
+    if old is None and new is not None and new not in REVISIONS:
+        return new
+    return old
 
 
 def find_existing(conn: Connection, batch: Sequence[Paper]) -> _Existing:

@@ -23,6 +23,10 @@ papers_table = sa.Table(
     sa.Column("submitter", sa.Text),
     sa.Column("ai_summary", sa.Text),
     sa.Column("ai_keywords", sa.JSON, nullable=False),
+    sa.Column("categories", sa.JSON, nullable=False, server_default="[]"),
+    # new/cross, or replace/replace-cross for a paper known only from revisions
+    # (never offered to a digest); NULL for papers from the other sources.
+    sa.Column("announce", sa.String(16)),
     sa.Column("github_repo", sa.Text),
     sa.Column("github_stars", sa.Integer),
     sa.Column("project_page", sa.Text),
