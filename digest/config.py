@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from digest.errors import ConfigError
 from digest.models import Subscriber
 from digest.schedule import WEEKDAYS
+from digest.sources.arxiv import HUGGING_FACE, is_arxiv_category
 
 PACKAGE_DIR = Path(str(resources.files("digest"))).resolve()
 PROJECT_ROOT = PACKAGE_DIR.parent
@@ -181,6 +182,8 @@ class _SubscriberModel(BaseModel):
     exclude: list[str] = []
     authors: list[str] = []
     like: list[str] = []
+    categories: list[str] = []
+    exclude_categories: list[str] = []
     popularity: float = Field(default=0.0, ge=0.0, le=1.0)
     max_papers: int = Field(default=10, ge=1, le=200)
     min_score: float | None = Field(default=None, ge=0.0, le=1.0)
@@ -218,6 +221,21 @@ class _SubscriberModel(BaseModel):
             return validate_email(value, check_deliverability=False).normalized
         except EmailNotValidError as exc:
             raise ValueError(f"invalid email {value!r}: {exc}") from None
+
+    @field_validator("categories", "exclude_categories")
+    @classmethod
+    def _arxiv_categories(cls, values: list[str]) -> list[str]:
+        cleaned: list[str] = []
+        for value in values:
+            text = value.strip()
+            if text != HUGGING_FACE and not is_arxiv_category(text):
+                raise ValueError(
+                    f"{value!r} is not an arXiv category (e.g. 'cs.CL', 'math.AG', "
+                    f"'astro-ph.GA', 'hep-th', or '{HUGGING_FACE}')"
+                )
+            if text not in cleaned:
+                cleaned.append(text)
+        return cleaned
 
     @field_validator("topics", "exclude", "authors", "like")
     @classmethod
@@ -308,6 +326,8 @@ def _parse_subscribers(path: Path, tables: object) -> tuple[Subscriber, ...]:
                 exclude=tuple(model.exclude),
                 authors=tuple(model.authors),
                 like=tuple(model.like),
+                categories=tuple(model.categories),
+                exclude_categories=tuple(model.exclude_categories),
                 popularity=model.popularity,
                 max_papers=model.max_papers,
                 min_score=model.min_score,

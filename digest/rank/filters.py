@@ -1,0 +1,68 @@
+"""Hard filters applied before ranking: a subscriber's `categories` and `exclude_categories`.
+
+A paper passes `categories` when it carries at least one of them, and is dropped when it
+carries any of `exclude_categories`. Matching ignores case, and a whole archive matches
+its categories (`cs` matches `cs.CL`, `astro-ph` matches `astro-ph.GA`). Papers from
+Hugging Face's list carry no arXiv category unless an arXiv feed also read them, so the
+name `huggingface` stands for that list: `categories = ["huggingface"]` follows Hugging
+Face's list only, `["huggingface", "cs.CL"]` both, `["cs.CL"]` arXiv's cs.CL only.
+
+Pure: papers and eligibility in, eligibility out. Subscribers with the same filters share
+one pass over the papers, so thousands of subscribers cost a set intersection each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+from digest.models import Paper, Subscriber
+from digest.sources.arxiv import HUGGING_FACE
+
+
+def filter_by_categories(
+    subscribers: Sequence[Subscriber],
+    papers: Sequence[Paper],
+    eligible: Mapping[str, Collection[str]],
+) -> dict[str, set[str]]:
+    """Each subscriber's eligible paper keys (email -> keys) that pass their category filters."""
+    labels: dict[str, frozenset[str]] | None = None
+    passing: dict[tuple[frozenset[str], frozenset[str]], set[str]] = {}
+    result = {email: set(keys) for email, keys in eligible.items()}
+    for sub in subscribers:
+        if sub.email not in result or not (sub.categories or sub.exclude_categories):
+            continue
+        if labels is None:
+            labels = {paper.key: paper_labels(paper) for paper in papers}
+        wanted = frozenset(c.casefold() for c in sub.categories)
+        unwanted = frozenset(c.casefold() for c in sub.exclude_categories)
+        allowed = passing.get((wanted, unwanted))
+        if allowed is None:
+            allowed = {
+                key
+                for key, tags in labels.items()
+                if (not wanted or tags & wanted) and not tags & unwanted
+            }
+            passing[(wanted, unwanted)] = allowed
+        result[sub.email] &= allowed
+    return result
+
+
+def paper_labels(paper: Paper) -> frozenset[str]:
+    """What a filter entry can name on this paper: each category and its archive, casefolded,
+    and `huggingface` when the paper is on Hugging Face's list."""
+    tags: set[str] = set()
+    for category in paper.categories:
+        folded = category.casefold()
+        tags.add(folded)
+        tags.add(folded.partition(".")[0])
+    if on_hugging_face(paper):
+        tags.add(HUGGING_FACE)
+    return frozenset(tags)
+
+
+def on_hugging_face(paper: Paper) -> bool:
+    """Listed by Hugging Face: it has their list data (a list date, upvotes), or it came only
+    from the Hugging Face sources (no arXiv category, no arXiv announcement)."""
+    if paper.list_date is not None or paper.upvotes is not None:
+        return True
+    return not paper.categories and paper.announce is None
