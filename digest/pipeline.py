@@ -32,6 +32,7 @@ from digest.config import Settings, parse_clock
 from digest.delivery import Clock, Delivered, DeliveryOptions, DeliveryReport
 from digest.errors import ConfigError, SourceError
 from digest.models import Digest, Paper, RankedPaper, Reason, Subscriber, key_for_reference
+from digest.rank.filters import filter_by_categories
 from digest.render import render_message
 from digest.schedule import Schedule, decide
 from digest.sources import FetchContext, Source
@@ -307,6 +308,7 @@ def rank_digests(
     subscribers = [d.subscriber for d in due]
     emails = [s.email for s in subscribers]
     candidates = store.candidates(emails, now, app.settings.new_subscriber_days)
+    candidates.eligible = filter_by_categories(subscribers, candidates.papers, candidates.eligible)
     history = _history_for_likes(store, subscribers, candidates.papers)
     ranked = app.ranker.rank(
         candidates.papers, subscribers, history=history, eligible=candidates.eligible
