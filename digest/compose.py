@@ -2,24 +2,49 @@
 
 Deterministic: the same planned message always gives the same bytes (Message-ID and
 Date come from the plan), so a retry is the same message and receivers can drop a copy.
+
+Fast, because delivery composes every message while others are on the wire: papers are
+read from the store once per Composer, the templates render once per distinct content
+(see digest/render/templates.py) and the MIME bytes are written by hand.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from email import policy
-from email.utils import parseaddr
+from typing import Any
 from urllib.parse import quote
 
 import jinja2
 
-from digest.models import Digest, OutgoingMessage, Paper, RankedPaper, Reason, Subscriber
-from digest.render import clean_header, render_message
+from digest.models import (
+    Digest,
+    DigestLinks,
+    OutgoingMessage,
+    Paper,
+    RankedPaper,
+    Reason,
+    Subscriber,
+)
+from digest.render import MessageWriter, sender_domain
 from digest.store import ClaimedMessage
 
-_SMTP = policy.SMTP.clone(max_line_length=998)
+__all__ = ["Composer", "sender_domain"]
+
+PAPER_CACHE = 20_000  # papers kept between messages (a few days' worth)
+PAPER_CACHE_SECONDS = 600.0  # then read again: upvotes and comments move during a day
+
+
+@dataclass(slots=True)
+class _State:
+    """What a Composer keeps between messages."""
+
+    writer: MessageWriter
+    papers: dict[int, Paper] = field(default_factory=dict)
+    papers_read_at: float = 0.0
+    reasons: dict[tuple[str, str], Reason] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +57,10 @@ class Composer:
     papers: Callable[[list[int]], Mapping[int, Paper]]  # row ids -> papers
     unsubscribe_mailto: str | None = None
     public_url: str | None = None
+    _state: _State = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_state", _State(MessageWriter(self.templates, self.sender)))
 
     @property
     def domain(self) -> str:
@@ -41,48 +70,78 @@ class Composer:
         return self.compose_many([claimed])[0]
 
     def compose_many(self, claimed: list[ClaimedMessage]) -> list[OutgoingMessage]:
-        ids = [p["id"] for c in claimed for p in c.contents.get("papers", [])]
-        papers = self.papers(ids)
+        papers = self._papers([p["id"] for c in claimed for p in c.contents.get("papers", [])])
         return [self._compose(c, papers) for c in claimed]
 
-    def _compose(self, claimed: ClaimedMessage, papers: Mapping[int, Paper]) -> OutgoingMessage:
+    def links_for(self, subscriber: Subscriber, claimed: ClaimedMessage) -> DigestLinks:
+        """The subscriber's own links in this message (unsubscribe, manage, feed, per paper).
+
+        Without a web app: unsubscribe by mail (`unsubscribe_mailto`, else the From
+        address) and, with `public_url`, the https unsubscribe page.
+        """
+        mailto = self.unsubscribe_mailto or self._state.writer.envelope_sender
+        unsubscribe = None
+        if self.public_url:
+            address = quote(subscriber.email, safe="@")
+            unsubscribe = f"{self.public_url.rstrip('/')}/unsubscribe?email={address}"
+        return DigestLinks(
+            unsubscribe=unsubscribe,
+            unsubscribe_mailto=f"mailto:{quote(mailto, safe='@')}?subject=unsubscribe",
+        )
+
+    def digest_of(self, claimed: ClaimedMessage, papers: Mapping[int, Paper]) -> Digest:
+        """The digest a planned message holds, with the subscriber's links."""
         subscriber = self.subscribers.get(claimed.subscriber) or Subscriber(claimed.subscriber)
+        contents = claimed.contents
         ranked = tuple(
-            RankedPaper(
-                papers[p["id"]],
-                float(p["score"]),
-                tuple(Reason.from_json(w) for w in p.get("why", ())),
-            )
-            for p in claimed.contents.get("papers", [])
+            RankedPaper(papers[p["id"]], float(p["score"]), self._reasons(p.get("why", ())))
+            for p in contents.get("papers", [])
             if p["id"] in papers
         )
-        considered = int(claimed.contents.get("considered", len(ranked)))
-        start = claimed.contents.get("period_start")
-        digest = Digest(
+        start = contents.get("period_start")
+        return Digest(
             subscriber,
             ranked,
             claimed.issue_date,
-            considered=considered,
+            considered=int(contents.get("considered", len(ranked))),
             period_start=date.fromisoformat(start) if start else None,
-            trending=bool(claimed.contents.get("trending")),
+            trending=bool(contents.get("trending")),
+            links=self.links_for(subscriber, claimed),
         )
-        message = render_message(digest, self.templates, sender=self.sender, now=claimed.created_at)
-        message.replace_header("Message-ID", claimed.message_id)
-        message["List-Id"] = f"Paper digest <digest.{self.domain}>"
-        mailto = self.unsubscribe_mailto or parseaddr(self.sender)[1] or f"digest@{self.domain}"
-        links = [f"<mailto:{quote(mailto, safe='@')}?subject=unsubscribe>"]
-        if self.public_url:
-            address = quote(subscriber.email, safe="@")
-            links.insert(0, f"<{self.public_url.rstrip('/')}/unsubscribe?email={address}>")
-            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        message["List-Unsubscribe"] = clean_header(", ".join(links))
+
+    def _compose(self, claimed: ClaimedMessage, papers: Mapping[int, Paper]) -> OutgoingMessage:
+        digest = self.digest_of(claimed, papers)
+        writer = self._state.writer
+        data = writer.write(digest, message_id=claimed.message_id, date=claimed.created_at)
         return OutgoingMessage(
             message_id=claimed.message_id,
-            sender=parseaddr(self.sender)[1] or f"digest@{self.domain}",
-            recipient=subscriber.email,
-            data=message.as_bytes(policy=_SMTP),
+            sender=writer.envelope_sender,
+            recipient=digest.subscriber.email,
+            data=data,
         )
 
+    def _papers(self, ids: list[int]) -> Mapping[int, Paper]:
+        """Papers by row id, read from the store only when not already known (recently)."""
+        state = self._state
+        now = time.monotonic()
+        if now - state.papers_read_at > PAPER_CACHE_SECONDS or len(state.papers) > PAPER_CACHE:
+            state.papers.clear()
+            state.papers_read_at = now
+        missing = sorted({i for i in ids if i not in state.papers})
+        if missing:
+            state.papers.update(self.papers(missing))
+        return state.papers
 
-def sender_domain(sender: str) -> str:
-    return clean_header(parseaddr(sender)[1].rpartition("@")[2]) or "localhost"
+    def _reasons(self, stored: Any) -> tuple[Reason, ...]:
+        """Reasons from the plan's JSON, each built once (they repeat across subscribers)."""
+        known = self._state.reasons
+        if len(known) > PAPER_CACHE:
+            known.clear()
+        out = []
+        for item in stored:
+            key = (item[0], item[1]) if isinstance(item, list) and len(item) == 2 else ("", item)
+            reason = known.get(key)
+            if reason is None:
+                reason = known[key] = Reason.from_json(item)
+            out.append(reason)
+        return tuple(out)
