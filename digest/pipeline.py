@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
@@ -123,8 +123,11 @@ def run_once(
         report.indexed = index_recent(app, now, progress)
     due, waiting = due_now(app, subscribers, now, options)
     if not due and options.kind != "send-now":
-        report.digests = waiting
-        return report
+        # Nobody is due: only deliver what the outbox holds (retries, a stopped run's rest).
+        waiting_mail = app.store.next_due()
+        if waiting_mail is None or _aware(waiting_mail) > now:
+            report.digests = waiting
+            return report
     run_id = None if options.dry_run else app.store.start_run(options.kind, now)
     planned = plan(app, due, now=now, dry_run=options.dry_run, run_id=run_id)
     if options.dry_run:
@@ -513,3 +516,7 @@ def _history_for_likes(
     present = {p.key for p in papers}
     wanted = {key_for_reference(like) for sub in subscribers for like in sub.like} - present
     return store.papers_by_key(sorted(wanted)) if wanted else []
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

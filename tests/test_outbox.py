@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -108,7 +109,8 @@ def received_ids(handler: RecordingHandler) -> Counter[bytes]:
 
 def wait_for(handler: RecordingHandler, count: int, process: subprocess.Popen[bytes]) -> None:
     """Until the server has `count` messages (or the worker ended): polls, asserts nothing."""
-    while len(handler.raw) < count and process.poll() is None:
+    deadline = time.monotonic() + 120  # a bound on the wait, not an assertion on time
+    while len(handler.raw) < count and process.poll() is None and time.monotonic() < deadline:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=0.01)
 
