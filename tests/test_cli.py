@@ -442,3 +442,14 @@ def test_fetch_embeds_papers_so_a_kill_keeps_the_work(run: Run, clean_env: Path)
         assert papers and ranker.index(papers) == 0  # nothing left to embed
     finally:
         store.close()
+
+
+def test_json_logs_are_one_object_per_line(run: Run, clean_env: Path) -> None:
+    pages = pages_folder(clean_env, "004_056f41bc6489462d.txt")
+    config = write_config(clean_env, pages, ONE_SUBSCRIBER)
+    code, _out, err = run("-v", "--log-format", "json", "send-now", "--config", str(config))
+    assert code == 0, err
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    planned = [e for e in events if e.get("event") == "planned"]
+    assert planned and planned[0]["subscriber"] == "ada@example.org"
+    assert all({"time", "level", "logger"} <= set(e) for e in events)

@@ -7,7 +7,6 @@ here; `-v` logs progress and shows tracebacks.
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Any
 
@@ -17,21 +16,24 @@ from digest.cli.commands import fetch, plan, preview, send_now, status, worker
 from digest.cli.operate import check, run, why
 from digest.cli.rank import rank
 from digest.errors import DigestError
+from digest.logs import configure as configure_logging
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log progress and show tracebacks.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as key=value text or as JSON objects.",
+)
 @click.version_option(package_name="paper-digest")
-def cli(verbose: bool) -> None:
+def cli(verbose: bool, log_format: str) -> None:
     """paper-digest: a daily email of the new papers that matter to each subscriber."""
     # Without -v only real warnings (e.g. a ranker falling back) reach stderr; what went
     # wrong with a page or a send is printed once, from the run's report.
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
+    configure_logging(verbose, log_format)
 
 
 for command in (send_now, plan, worker, run, fetch, preview, status, check, why, rank):
