@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 from lxml import etree
 
@@ -103,8 +104,10 @@ def _channel(root: etree._Element, where: str) -> etree._Element:
 
 def _parse_broken(raw: bytes, where: str, error: etree.XMLSyntaxError) -> list[Paper]:
     """The whole items before the point where the XML breaks, reported as a partial page."""
-    line = error.position[0] if error.position else 0
-    cut = _is_last_line(raw, line)
+    if not raw.strip():
+        raise SourceError(where, "empty: no XML at all")
+    line, column = error.position if error.position else (0, 0)
+    cut = _at_end(raw, line, column)
     problem = (
         "feed ends mid-way (cut off?)" if cut else f"not well-formed XML at line {line}"
     ) + f": {_first_line(error)}"
@@ -133,8 +136,12 @@ def _parse_broken(raw: bytes, where: str, error: etree.XMLSyntaxError) -> list[P
     raise PartialPageError(where, f"{problem}; {kept}", papers, skipped=1)
 
 
-def _is_last_line(raw: bytes, line: int) -> bool:
-    return line >= raw.rstrip().count(b"\n") + 1
+def _at_end(raw: bytes, line: int, column: int) -> bool:
+    """Whether the parser stopped at the end of the data (a cut body), not inside it."""
+    lines = raw.split(b"\n")
+    if line != len(lines):
+        return False
+    return column >= len(lines[-1].decode("utf-8", "replace"))
 
 
 def _papers(
@@ -188,12 +195,10 @@ def paper_from_item(item: etree._Element, feed_day: date | None, where: str) -> 
         elif name == "pubDate":
             pub_date = text
     abstract, described_id, described_type = _description(description)
-    full_id = _full_id(guid, link, described_id)
-    if full_id is None:
+    found = _full_id(guid, link, described_id)
+    if found is None:
         raise BadItem(f"no arXiv id (guid {_short(guid)}, link {_short(link)})")
-    arxiv_id = normalise_arxiv_id(full_id)
-    if arxiv_id is None:
-        raise BadItem(f"no arXiv id (guid {_short(guid)}, link {_short(link)})")
+    full_id, arxiv_id = found
     clean_title = _clean(title)
     if not clean_title:
         raise BadItem(f"paper {arxiv_id} has no title")
@@ -223,17 +228,17 @@ def _description(text: str | None) -> tuple[str | None, str | None, str | None]:
     return text[match.end() :], match["id"], match["type"]
 
 
-def _full_id(guid: str | None, link: str | None, described: str | None) -> str | None:
-    """The id as the item writes it, version included when the item gives one."""
+def _full_id(guid: str | None, link: str | None, described: str | None) -> tuple[str, str] | None:
+    """The id as the item writes it (with its version when given), and without version."""
     if guid:
         text = guid.strip()
-        if text.casefold().startswith(_GUID_PREFIX):
+        if text[: len(_GUID_PREFIX)].casefold() == _GUID_PREFIX:
             text = text[len(_GUID_PREFIX) :]
-        if normalise_arxiv_id(text):
-            return text
+        if ident := normalise_arxiv_id(text):
+            return text, ident
     for candidate in (described, link):
-        if candidate and normalise_arxiv_id(candidate.strip()):
-            return candidate.strip()
+        if candidate and (ident := normalise_arxiv_id(candidate)):
+            return candidate.strip(), ident
     return None
 
 
@@ -251,9 +256,10 @@ def _announce(text: str | None, full_id: str) -> str:
 def _authors(text: str | None) -> tuple[str, ...]:
     if not text:
         return ()
-    return tuple(name for part in text.split(",") if (name := " ".join(part.split())))
+    return tuple(name for part in " ".join(text.split()).split(",") if (name := part.strip()))
 
 
+@lru_cache(maxsize=64)  # every item of a feed carries the same few dates
 def _date(text: str | None) -> date | None:
     """The calendar day of an RFC 822 date as written (`Thu, 18 Sep 2025 00:00:00 -0400`)."""
     if not text:
