@@ -36,7 +36,7 @@ def setup(config_path: Path | None) -> tuple[Settings, Config]:
     config = load_app_config(settings, config_path)
     if config.is_example:
         click.echo(
-            f"Using the bundled example config ({config.path.name}): "
+            f"Using the bundled example config ({config.path}): "
             "copy it to digest.toml to use your own subscribers and sources.",
             err=True,
         )
