@@ -126,7 +126,7 @@ def main() -> None:
     files = sorted(PAGES.glob("*.txt"))
     papers, stages["load"] = timed(
         lambda: [
-            p for f in files for p in parse_text_dump(f.read_bytes(), str(f), saved_on=NOW.date())
+            p for f in files for p in parse_text_dump(f.read_bytes(), str(f), today=NOW.date())
         ]
     )
     subscribers = synthetic_subscribers(papers, args.subscribers, args.seed)

@@ -264,3 +264,43 @@ def test_status_counts_runs_and_exits_non_zero_after_failures(tmp_path: Path) ->
     )
     assert status.returncode == 1, status.stderr
     assert b"send-now" in status.stdout and b"1 pending" in status.stdout
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_overlapping_send_now_runs_never_send_twice(
+    backend: str,
+    tmp_path: Path,
+    sink: tuple[Controller, SlowHandler],
+    request: pytest.FixtureRequest,
+) -> None:
+    controller, handler = sink
+    url = (
+        f"sqlite:///{tmp_path / 'digest.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    pages = Path(__file__).resolve().parents[1] / "examples" / "pages"
+    subscribers = "".join(
+        f'[[subscribers]]\nemail = "u{n:02d}@example.org"\ntopics = ["language models"]\n'
+        for n in range(20)
+    )
+    env = worker_env(tmp_path, url, controller.port, DIGEST_RANKER="lexical")
+    Path(env["DIGEST_CONFIG"]).write_text(
+        f'[[sources]]\nkind = "text-dump"\npath = "{pages}"\n\n{subscribers}'
+    )
+    Store.open(url).close()  # migrate once, so both runs start on equal terms
+    command = [sys.executable, "-m", "digest", "send-now", "--force"]
+    runs = [
+        subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    outputs = [r.communicate(timeout=240) for r in runs]
+    for run, (out, err) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, (out, err)
+        assert b"Traceback" not in err
+    recipients = Counter(address for envelope in handler.envelopes for address in envelope.rcpt_tos)
+    assert len(recipients) == 20 and max(recipients.values()) == 1
+    both = b"".join(out for out, _ in outputs)
+    assert both.count(b"planned by another run") + both.count(b"sent to") >= 20
