@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import ClassVar
+from typing import ClassVar, Literal
 from urllib.parse import quote, quote_plus
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -265,3 +265,12 @@ class OutgoingMessage:
     sender: str  # envelope sender (MAIL FROM), a bare address
     recipient: str  # envelope recipient (RCPT TO), a bare address
     data: bytes  # the whole RFC 5322 message, CRLF line endings
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A subscriber's "more like this" / "less like this" on one paper (from the email)."""
+
+    paper_key: str
+    verdict: Literal["more", "less"]
+    title: str = ""
