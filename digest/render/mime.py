@@ -21,7 +21,8 @@ from email.utils import format_datetime
 from digest.render.words import clean_header
 
 _ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]*")
-_LONG_LINE = re.compile(rb"[^\n]{990}")
+LINE_LIMIT = 990  # octets before CRLF: RFC 5322 allows 998
+_LONG_LINE = re.compile(rb"\n[^\n]{%d}" % LINE_LIMIT)  # tried at line starts only: linear
 _WORD_BYTES = 45  # base64 of 45 bytes is 60 characters: 72 with "=?utf-8?b?...?="
 FOLD = 78
 NAME_CHARS = 100
@@ -119,7 +120,7 @@ def body(text: str) -> tuple[bytes, str]:
     data = text.encode("utf-8")
     if not data.endswith(b"\n"):
         data += b"\n"
-    if _LONG_LINE.search(data):
+    if data.find(b"\n") > LINE_LIMIT or _LONG_LINE.search(data):
         data = binascii.b2a_qp(data, istext=True)
         encoding = "quoted-printable"
     else:

@@ -29,7 +29,7 @@ import jinja2.meta
 from markupsafe import Markup, escape
 
 from digest.errors import ConfigError
-from digest.models import Digest, Paper, PaperLinks, RankedPaper, Reason
+from digest.models import Digest, Paper, RankedPaper, Reason
 from digest.render import words
 
 Format = Literal["html", "text"]
@@ -62,23 +62,63 @@ _SLOT = re.compile(f"([{chr(words.SLOT_FIRST)}-{chr(words.SLOT_LAST)}])")
 _STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.S | re.I)
 _LINE_LIMIT = 800  # HTML lines are folded below this; slot values may add to a line
 CACHE_SIZE = 4096
+_LISTING = FRAME_SLOTS.index("listing")
+_NUMBERS = [f"{n:>2}." for n in range(100)]
+_SHAPES = {(a, b): (a, b) for a in (False, True) for b in (False, True)}
+
+
+def _escape(value: str) -> str:
+    """HTML text or attribute value, in ASCII (characters beyond as references)."""
+    if not value:
+        return ""
+    escaped = str(escape(value))
+    return escaped if escaped.isascii() else _ascii(escaped)
+
+
+def _ascii(html: str) -> str:
+    """Non-ASCII characters as numeric references: the HTML part stays 7-bit (and encodes
+    at memory speed)."""
+    return html.encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 
 def slot(index: int) -> Markup:
     return Markup(chr(words.SLOT_FIRST + index))
 
 
+class _Lru(OrderedDict[Hashable, Any]):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def remember(self, key: Hashable, value: Any) -> None:
+        self[key] = value
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Pieces:
-    """A rendering cut at its slots: statics[0], slot, statics[1], slot, ..., statics[-1]."""
+    """A rendering cut at its slots: statics[0], slot, statics[1], slot, ..., statics[-1].
+
+    `tails[k]` is the length of the last line of statics[k], `breaks[k]` whether it holds
+    a line break: enough to know the column where each slot starts (plain text).
+    """
 
     statics: tuple[str, ...]
     slots: tuple[int, ...]
+    tails: tuple[int, ...]
+    breaks: tuple[bool, ...]
 
     @classmethod
-    def cut(cls, rendered: str) -> Pieces:
+    def cut(cls, rendered: str, *, ascii_only: bool = False) -> Pieces:
         parts = _SLOT.split(rendered)
-        return cls(tuple(parts[0::2]), tuple(ord(c) - words.SLOT_FIRST for c in parts[1::2]))
+        statics = tuple(_ascii(p) if ascii_only else p for p in parts[0::2])
+        return cls(
+            statics,
+            tuple(ord(c) - words.SLOT_FIRST for c in parts[1::2]),
+            tuple(len(s) - s.rfind("\n") - 1 for s in statics),
+            tuple("\n" in s for s in statics),
+        )
 
     def fill(self, values: Sequence[str]) -> str:
         out: list[str] = [""] * (2 * len(self.slots) + 1)
@@ -86,24 +126,40 @@ class Pieces:
         out[1::2] = [values[i] for i in self.slots]
         return "".join(out)
 
-    def fill_text(self, values: Sequence[str], width: int = words.WIDTH) -> str:
+    def fill_text(self, values: Sequence[str], wrap: Wrapper, width: int = words.WIDTH) -> str:
         """Fill plain text, wrapping each value at the column where it starts."""
         out = [self.statics[0]]
-        column = _column(0, self.statics[0])
-        for index, static in zip(self.slots, self.statics[1:], strict=True):
+        column = self.tails[0]
+        for k, index in enumerate(self.slots, start=1):
             value = values[index]
-            if "\n" not in value and column + len(value) > width and " " in value:
-                indent = " " * column if column <= 40 else ""
-                value = words.wrap(value, width, indent, start=column)
+            if column + len(value) > width and "\n" not in value:
+                value = wrap(value, column)
             out.append(value)
-            column = _column(_column(column, value), static)
-            out.append(static)
+            newline = value.rfind("\n")
+            column = column + len(value) if newline < 0 else len(value) - newline - 1
+            out.append(self.statics[k])
+            column = self.tails[k] if self.breaks[k] else column + self.tails[k]
         return "".join(out)
 
 
-def _column(column: int, text: str) -> int:
-    newline = text.rfind("\n")
-    return column + len(text) if newline < 0 else len(text) - newline - 1
+class Wrapper:
+    """`words.wrap` at a column, remembered: the same why-lines and footers recur."""
+
+    def __init__(self, size: int = CACHE_SIZE, width: int = words.WIDTH) -> None:
+        self.width = width
+        self.known: _Lru = _Lru(size)
+
+    def __call__(self, value: str, column: int) -> str:
+        key = (value, column)
+        wrapped: str | None = self.known.get(key)
+        if wrapped is None:
+            if " " not in value:
+                wrapped = value
+            else:
+                indent = " " * column if column <= 40 else ""
+                wrapped = words.wrap(value, self.width, indent, start=column)
+            self.known.remember(key, wrapped)
+        return wrapped
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,17 +211,6 @@ class FrameLinks:
     unsubscribe_mailto: Markup | None
     manage: Markup | None
     feed: Markup | None
-
-
-class _Lru(OrderedDict[Hashable, Any]):
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def remember(self, key: Hashable, value: Any) -> None:
-        self[key] = value
-        if len(self) > self.size:
-            self.popitem(last=False)
 
 
 def make_environment(
@@ -257,6 +302,7 @@ class Renderer:
         self.papers: _Lru = _Lru(cache_size)
         self.views: _Lru = _Lru(cache_size)
         self.whys: _Lru = _Lru(cache_size)
+        self.wrap = Wrapper(cache_size)
 
     # -- one digest --------------------------------------------------------------------
 
@@ -266,30 +312,31 @@ class Renderer:
         frame_html = self._frame("html", digest, present)
         frame_text = self._frame("text", digest, present)
         html_items, text_items = [], []
+        paper_links = digest.links.papers
         for number, ranked in enumerate(digest.papers, start=1):
-            links = digest.links.papers.get(ranked.paper.key) if digest.links.papers else None
-            values = self._paper_values(number, ranked, links)
-            shape = (values[2] != "", values[3] != "")
-            html_items.append(self._paper("html", ranked, shape, digest).fill(_escaped(values)))
-            text_items.append(self._paper("text", ranked, shape, digest).fill_text(values))
+            why = self.whys.get(ranked.why)
+            if why is None:
+                why = words.why_text(words.reasons_of(ranked))
+                why = (why, _escape(why))
+                self.whys.remember(ranked.why, why)
+            links = paper_links.get(ranked.paper.key) if paper_links else None
+            more = words.clean(links.more) if links else ""
+            less = words.clean(links.less) if links else ""
+            shape = _SHAPES[bool(more), bool(less)]
+            key = (ranked.paper, shape)
+            pieces = self.papers.get(key) or self._papers(key, ranked, digest)
+            number_text = _NUMBERS[number] if number < len(_NUMBERS) else f"{number}."
+            html_items.append(pieces[0].fill((number_text, why[1], _escape(more), _escape(less))))
+            text_items.append(pieces[1].fill_text((number_text, why[0], more, less), self.wrap))
         html_values = _escaped(frame_values)
-        html_values[FRAME_SLOTS.index("listing")] = "".join(html_items)
+        html_values[_LISTING] = "".join(html_items)
         text_values = list(frame_values)
-        text_values[FRAME_SLOTS.index("listing")] = "\n".join(text_items)
+        text_values[_LISTING] = "\n".join(text_items)
         return Rendered(
-            frame_values[0], frame_text.fill_text(text_values), frame_html.fill(html_values)
+            frame_values[0],
+            frame_text.fill_text(text_values, self.wrap),
+            frame_html.fill(html_values),
         )
-
-    def _paper_values(
-        self, number: int, ranked: RankedPaper, links: PaperLinks | None
-    ) -> list[str]:
-        why = self.whys.get(ranked.why)
-        if why is None:
-            why = words.why_text(words.reasons_of(ranked))
-            self.whys.remember(ranked.why, why)
-        more = (links.more or "") if links else ""
-        less = (links.less or "") if links else ""
-        return [f"{number:>2}.", why, words.clean(more), words.clean(less)]
 
     # -- cached pieces -----------------------------------------------------------------
 
@@ -318,20 +365,26 @@ class Renderer:
             if self.css is None:
                 self.css = "\n".join(_STYLE.findall(rendered))
             rendered = self._inline(rendered)
-        pieces = Pieces.cut(_crlf(rendered))
+        pieces = Pieces.cut(_crlf(rendered), ascii_only=fmt == "html")
         if not whole:
             self.frames.remember(key, pieces)
+        return pieces
+
+    def _papers(
+        self, key: tuple[Paper, tuple[bool, bool]], ranked: RankedPaper, digest: Digest
+    ) -> tuple[Pieces, Pieces]:
+        """A paper's (HTML, text) pieces for one shape: rendered, inlined, remembered."""
+        pieces = (
+            self._paper("html", ranked, key[1], digest),
+            self._paper("text", ranked, key[1], digest),
+        )
+        if not (self.paper_whole["html"] or self.paper_whole["text"]):
+            self.papers.remember(key, pieces)
         return pieces
 
     def _paper(
         self, fmt: Format, ranked: RankedPaper, shape: tuple[bool, bool], digest: Digest
     ) -> Pieces:
-        key = (fmt, ranked.paper, shape)
-        whole = self.paper_whole[fmt]
-        if not whole:
-            cached: Pieces | None = self.papers.get(key)
-            if cached is not None:
-                return cached
         view = self.views.get(ranked.paper)
         if view is None:
             view = PaperView.of(ranked.paper)
@@ -344,7 +397,7 @@ class Renderer:
             "more": slot(2) if shape[0] else None,
             "less": slot(3) if shape[1] else None,
         }
-        if whole:
+        if self.paper_whole[fmt]:
             reasons: tuple[Reason, ...] = words.reasons_of(ranked)
             context |= {
                 "ranked": ranked,
@@ -356,10 +409,7 @@ class Renderer:
         if fmt == "html":
             rendered = self.inliner.inline_fragment(rendered, self.css or "")
             rendered = fold_html(rendered)
-        pieces = Pieces.cut(_crlf(rendered.strip("\n") + "\n"))
-        if not whole:
-            self.papers.remember(key, pieces)
-        return pieces
+        return Pieces.cut(_crlf(rendered.strip("\n") + "\n"), ascii_only=fmt == "html")
 
     def _inline(self, html: str) -> str:
         try:
@@ -389,7 +439,7 @@ def frame_values_of(digest: Digest) -> list[str]:
 
 
 def _escaped(values: Sequence[str]) -> list[str]:
-    return [str(escape(v)) for v in values]
+    return [_escape(v) for v in values]
 
 
 def _crlf(text: str) -> str:

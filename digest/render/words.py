@@ -7,7 +7,6 @@ Every string that reaches a header is free of CR/LF.
 from __future__ import annotations
 
 import re
-import textwrap
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date
@@ -33,6 +32,8 @@ def clean(text: str | None) -> str:
     """One line of display text: control characters and slot markers out, spaces collapsed."""
     if not text:
         return ""
+    if text.isprintable() and "  " not in text and not text[0].isspace() and not text[-1].isspace():
+        return text  # the common case, at C speed (isprintable is False for every unsafe one)
     return " ".join(text.translate(_UNSAFE).split())
 
 
@@ -114,7 +115,10 @@ def compact_count(n: int) -> str:
 
 def reasons_of(ranked: RankedPaper) -> tuple[Reason, ...]:
     """Structured reasons, also from plain strings (older plans, hand-made digests)."""
-    return tuple(w if isinstance(w, Reason) else Reason.from_json(str(w)) for w in ranked.why)
+    why = ranked.why
+    if all(type(w) is Reason for w in why):
+        return why
+    return tuple(w if isinstance(w, Reason) else Reason.from_json(str(w)) for w in why)
 
 
 def why_text(reasons: Sequence[Reason]) -> str:
@@ -298,14 +302,17 @@ def wrap(text: str, width: int = WIDTH, indent: str = "", start: int | None = No
     """A plain-text paragraph, every line indented by `indent`; or, with `start`, its first
     line going on from column `start` of a line already begun. Words are never broken
     (a long URL keeps a line of its own)."""
-    lines = textwrap.wrap(
-        text,
-        width=width,
-        initial_indent=indent if start is None else "x" * start,
-        subsequent_indent=indent,
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
-    if lines and start is not None:
-        lines[0] = lines[0][start:]
+    lines: list[str] = []
+    line: list[str] = []
+    prefix = indent if start is None else ""
+    column = len(indent) if start is None else start
+    for word in text.split():
+        if line and column + 1 + len(word) > width:
+            lines.append(prefix + " ".join(line))
+            prefix, line, column = indent, [word], len(indent) + len(word)
+        else:
+            column += len(word) + (1 if line else 0)
+            line.append(word)
+    if line:
+        lines.append(prefix + " ".join(line))
     return "\n".join(lines)
