@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     public_url: str | None = None
     # A folder of templates searched before the bundled ones: override one file or all.
     templates_dir: Path | None = None
+    # The sender's postal address or contact line, shown at the foot of every digest (bulk
+    # mail rules such as CAN-SPAM ask for one), e.g. "Paper digest, 1 Main St, Springfield".
+    postal_address: str | None = None
 
     @property
     def smtp_port_or_default(self) -> int:
