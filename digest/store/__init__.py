@@ -7,6 +7,7 @@ facade that opens one transaction per call:
 - `outbox`: planned messages, their claims and outcomes, reservations, suppressions, runs;
 - `memos`: what the sources remember between runs (files read, HTTP validators);
 - `embeddings`: the ranker's vector cache;
+- `subscribers`: what subscribers change themselves: unsubscribes, bounces, feedback;
 - `db`: engine, migrations (Alembic, applied on open), transactions, error mapping.
 
 Works the same on SQLite (the default) and PostgreSQL (several workers). Any database
@@ -22,19 +23,23 @@ from typing import Any
 import numpy as np
 from sqlalchemy.engine import Engine
 
-from digest.models import FileFingerprint, Paper, SourceMemo, UrlMemo, Validators
-from digest.store import embeddings, memos, oplog, outbox, papers
+from digest.models import Feedback, FileFingerprint, Paper, SourceMemo, UrlMemo, Validators
+from digest.store import embeddings, memos, oplog, outbox, papers, subscribers
 from digest.store.db import chunks, create_engine, migrate, safe_url, transaction
 from digest.store.outbox import ClaimedMessage, DeliveryResult, PlannedDigest, PlanOutcome
 from digest.store.papers import Candidates, IngestResult
+from digest.store.subscribers import Bounce, BounceOutcome, SentPaper
 
 __all__ = [
+    "Bounce",
+    "BounceOutcome",
     "Candidates",
     "ClaimedMessage",
     "DeliveryResult",
     "IngestResult",
     "PlanOutcome",
     "PlannedDigest",
+    "SentPaper",
     "Store",
 ]
 PLAN_BATCH = 64  # subscribers planned per transaction
@@ -245,3 +250,45 @@ class Store:
     def put(self, vectors: Mapping[str, np.ndarray], model: str) -> None:
         with transaction(self.engine) as conn:
             embeddings.put(conn, vectors, model)
+
+    # -- subscriber state: unsubscribes, bounces, feedback (digest serve, digest bounces,
+    # digest subscribers; see store/subscribers.py) -----------------------------------------
+
+    def unsubscribe(self, email: str, how: str, now: datetime) -> bool:
+        """Suppress `email` ("unsubscribed (one-click)" ...); False if it was already."""
+        with transaction(self.engine) as conn:
+            return subscribers.suppress(conn, email, f"unsubscribed ({how})", now)
+
+    def enable(self, email: str) -> list[str]:
+        """Mail `email` again; returns why it had been suppressed (empty: it was not)."""
+        with transaction(self.engine) as conn:
+            return subscribers.enable(conn, email)
+
+    def record_bounce(self, bounce: Bounce, now: datetime, limit: int) -> BounceOutcome:
+        with transaction(self.engine) as conn:
+            return subscribers.record_bounce(conn, bounce, now, limit)
+
+    def record_feedback(
+        self, email: str, paper_key: str, verdict: str, issue_date: date | None, now: datetime
+    ) -> Feedback:
+        with transaction(self.engine) as conn:
+            return subscribers.record_feedback(conn, email, paper_key, verdict, issue_date, now)
+
+    def undo_feedback(self, email: str, paper_key: str, verdict: str) -> bool:
+        with transaction(self.engine) as conn:
+            return subscribers.undo_feedback(conn, email, paper_key, verdict)
+
+    def feedback_for(self, emails: Sequence[str]) -> dict[str, list[Feedback]]:
+        """Each subscriber's "more/less like this" (latest per paper); absent: none."""
+        with transaction(self.engine) as conn:
+            return subscribers.feedback_for(conn, emails)
+
+    def sent_papers(self, email: str, messages: int = 30) -> list[SentPaper]:
+        """The papers of this subscriber's last digests that went out, newest first."""
+        with transaction(self.engine) as conn:
+            return subscribers.sent_papers(conn, email, messages)
+
+    def ping(self) -> None:
+        """Raise StoreError if the database does not answer."""
+        with transaction(self.engine) as conn:
+            subscribers.ping(conn)

@@ -163,3 +163,30 @@ fetches_table = sa.Table(
     sa.Column("errors", sa.JSON),
     sa.Index("ix_fetches_source_at", "source", "at"),
 )
+# -- subscriber state (migration 0004): feedback from the email, bounces read from DSNs.
+# Unsubscribes and suppressions by bounce share `suppressions` above.
+# A subscriber's latest "more"/"less like this" per paper.
+feedback_table = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("subscriber", sa.String(320), primary_key=True),
+    sa.Column("paper_key", sa.Text, primary_key=True),
+    sa.Column("verdict", sa.String(8), nullable=False),
+    sa.Column("title", sa.Text, nullable=False, server_default=""),
+    sa.Column("issue_date", sa.Date),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+# One row per recipient per delivery-status notification read (report_id: the DSN's
+# Message-ID, else a hash of it), so reading a mailbox twice counts nothing twice.
+# `cleared`: counted before `digest subscribers enable`, no longer.
+bounces_table = sa.Table(
+    "bounces",
+    metadata,
+    sa.Column("subscriber", sa.String(320), primary_key=True),
+    sa.Column("report_id", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("hard", sa.Boolean, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("cleared", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
