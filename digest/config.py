@@ -141,6 +141,32 @@ class Settings(BaseSettings):
     # mail rules such as CAN-SPAM ask for one), e.g. "Paper digest, 1 Main St, Springfield".
     postal_address: str | None = None
 
+    # -- Subscribers in charge: signed links, `digest serve`, `digest bounces` -------------
+    # Signs each subscriber's links (unsubscribe, more/less like this, their feed); without
+    # it an email has no such links. A long random string; several separated by spaces
+    # rotate keys: the first signs, every one still verifies.
+    secret_key: SecretStr | None = None
+    # Where `digest serve` listens; put it behind an https proxy at DIGEST_PUBLIC_URL.
+    serve_host: str = "127.0.0.1"
+    serve_port: int = Field(default=8080, ge=0, le=65535)
+    # Proxies trusted to name the client in X-Forwarded-For (comma-separated IPs, or *).
+    serve_proxies: str = "127.0.0.1"
+    # Requests a minute one client address may make to `digest serve`; a one-click
+    # unsubscribe with a valid link is always honoured.
+    serve_rate_limit: int = Field(default=30, ge=1)
+    # Feedback links work this many days after the issue date of their digest.
+    feedback_days: int = Field(default=90, ge=1)
+    # Hard bounces (delivery-status notifications read by `digest bounces`) after which an
+    # address is suppressed; 0: never.
+    bounce_limit: int = Field(default=2, ge=0)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and any(len(k) < 16 for k in value.get_secret_value().split()):
+            raise ValueError("each key must be at least 16 characters (a long random string)")
+        return value
+
     @property
     def smtp_port_or_default(self) -> int:
         return self.smtp_port or _DEFAULT_PORTS[self.smtp_security]
