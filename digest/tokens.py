@@ -1,9 +1,12 @@
 """Signed tokens for a subscriber's own links: unsubscribe, feedback on a paper, their feed.
 
 A token carries the subscriber's address and what it allows (for feedback: the verdict,
-the paper and the issue date), signed with HMAC-SHA256 under `DIGEST_SECRET_KEY`
-(itsdangerous). Each kind has its own salt, so an unsubscribe token is no feedback token,
-and nothing in it can be changed, nor moved to another address, without the key.
+the paper and the issue date), signed with HMAC-SHA256 under `DIGEST_SECRET_KEY`:
+`base64url(payload).base64url(tag)`, the tag the first 128 bits of the HMAC under a key
+derived for that kind of token, so an unsubscribe token is no feedback token, and nothing
+in it can be changed, nor moved to another address, without the key. (This is what
+itsdangerous does, in a few lines: its serializer costs about 100 µs a token, and a digest
+carries twenty of them.)
 
 Tokens hold no timestamp: the same link in the same digest is always the same string, so
 a retried message is byte for byte the message it retries. Unsubscribe and feed tokens
@@ -21,14 +24,15 @@ separated by spaces; the first signs, every one verifies.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Literal, get_args
-
-from itsdangerous import BadData, URLSafeSerializer
+from typing import Literal, get_args
 
 Kind = Literal["unsubscribe", "feedback", "feed"]
 Verdict = Literal["more", "less"]
@@ -36,9 +40,10 @@ KINDS: tuple[Kind, ...] = get_args(Kind)
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 FEEDBACK_DAYS = 90  # feedback links work this many days after the issue date
 MIN_KEY_LENGTH = 16
-# What a token looks like inside text (a mail subject or body): URL-safe base64 pieces
-# joined by dots, as itsdangerous writes them (a leading dot when compressed).
-TOKEN_PATTERN = re.compile(r"\.?[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{20,}")
+TAG_BYTES = 16  # 128 bits of HMAC-SHA256
+_B64URL = re.compile(r"[A-Za-z0-9_\-]+")
+# What a token looks like inside text (a mail subject or body).
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{22}(?![A-Za-z0-9_\-])")
 
 
 class TokenError(ValueError):
@@ -70,13 +75,15 @@ class Tokens:
         if any(len(k) < MIN_KEY_LENGTH for k in keys):
             raise ValueError(f"a secret key must be at least {MIN_KEY_LENGTH} characters")
         self.feedback_days = feedback_days
-        # itsdangerous signs with the last key and verifies with all of them.
-        self._serializers = {
-            kind: URLSafeSerializer(
-                list(reversed(keys)),
-                salt=f"paper-digest.{kind}",
-                signer_kwargs={"digest_method": hashlib.sha256},
-            )
+        # One MAC per kind and key, derived once; each token copies one (cheap).
+        self._macs = {
+            kind: [
+                hmac.new(
+                    hmac.new(k.encode(), f"paper-digest/{kind}".encode(), hashlib.sha256).digest(),
+                    digestmod=hashlib.sha256,
+                )
+                for k in keys
+            ]
             for kind in KINDS
         }
 
@@ -98,21 +105,27 @@ class Tokens:
             raise ValueError(f"verdict {verdict!r} is not one of {VERDICTS}")
         return self._dump("feedback", [email, verdict, paper_key, issue_date.isoformat()])
 
-    def _dump(self, kind: Kind, payload: list[str]) -> str:
-        token = self._serializers[kind].dumps(payload)
-        assert isinstance(token, str)
-        return token
+    def _dump(self, kind: Kind, fields: list[str]) -> str:
+        if any("\n" in f for f in fields):
+            raise ValueError("a token field cannot hold a line break")
+        body = _b64("\n".join(fields).encode())
+        return f"{body}.{_b64(self._tag(self._macs[kind][0], body))}"
+
+    @staticmethod
+    def _tag(mac: hmac.HMAC, body: str) -> bytes:
+        signer = mac.copy()
+        signer.update(body.encode())
+        return signer.digest()[:TAG_BYTES]
 
     # -- reading --------------------------------------------------------------------------
 
     def read(self, text: str, kind: Kind, *, today: date) -> Token:
         """The token `text` of this kind, verified; TokenError if forged, altered, of
         another kind or (feedback) expired."""
-        try:
-            payload: Any = self._serializers[kind].loads(text)
-        except BadData:
-            raise TokenError("this link is not valid: it was changed or cut short") from None
-        if not _strings(payload) or not payload or "@" not in payload[0]:
+        payload = self._verified(text, kind)
+        if payload is None:
+            raise TokenError("this link is not valid: it was changed or cut short")
+        if not payload or "@" not in payload[0]:
             raise TokenError("this link is not valid")
         email = payload[0]
         if kind != "feedback":
@@ -142,6 +155,22 @@ class Tokens:
                 continue
         return None
 
+    def _verified(self, text: str, kind: Kind) -> list[str] | None:
+        body, dot, tag = text.strip().partition(".")
+        if not (dot and _B64URL.fullmatch(body) and _B64URL.fullmatch(tag)):
+            return None
+        good = [hmac.compare_digest(_b64(self._tag(mac, body)), tag) for mac in self._macs[kind]]
+        if not any(good):
+            return None
+        try:
+            return _unb64(body).decode().split("\n")
+        except (binascii.Error, ValueError):
+            return None
 
-def _strings(value: object) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
