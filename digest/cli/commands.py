@@ -193,24 +193,53 @@ def fetch(config_path: Path | None, list_date: datetime | None, fmt: str) -> Non
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Where to write the HTML (default: preview/<email>.html).",
+    help="Where to write the HTML (default: preview/<email>.html); the text goes beside it.",
+)
+@click.option(
+    "--open",
+    "open_browser",
+    is_flag=True,
+    help="Open the HTML in a web browser (when there is one and this runs in a terminal).",
 )
 def preview(
-    email: str, config_path: Path | None, list_date: datetime | None, output: Path | None
+    email: str,
+    config_path: Path | None,
+    list_date: datetime | None,
+    output: Path | None,
+    open_browser: bool,
 ) -> None:
-    """Write the HTML of EMAIL's next digest to a file and print its path; send nothing."""
+    """Write EMAIL's next digest (HTML and plain text) to files and print the HTML's path;
+    send nothing. With nothing new, say so and write nothing."""
+    import sys
+    import webbrowser
+
     settings, config = setup(config_path)
     options = pipeline.RunOptions(list_date=list_date.date() if list_date else None)
     with open_app(settings, config) as app:
         digest, message = pipeline.preview(app, email, options, local_now())
-    html_part = message.get_body(preferencelist=("html",))
-    assert html_part is not None
     target = output or Path("preview") / f"{digest.subscriber.email}.html"
+    text_target = target.with_suffix(".txt")
+    if not digest.papers:
+        click.echo(f"{digest.subscriber.email}: nothing new to send; no preview written", err=True)
+        stale = [str(p) for p in (target, text_target) if p.exists()]
+        if stale:
+            click.echo(f"(an earlier preview is out of date: {', '.join(stale)})", err=True)
+        return
+    html_part = message.get_body(preferencelist=("html",))
+    text_part = message.get_body(preferencelist=("plain",))
+    assert html_part is not None and text_part is not None
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(html_part.get_content(), encoding="utf-8")
-    if not digest.papers:
-        click.echo(f"{digest.subscriber.email}: nothing new to send", err=True)
+    text_target.write_text(text_part.get_content(), encoding="utf-8")
+    click.echo(
+        f"{digest.subscriber.email}: {message['Subject']} (plain text: {text_target})", err=True
+    )
     click.echo(str(target))
+    if open_browser:
+        if not sys.stdout.isatty():
+            click.echo("not opened: the output is not a terminal", err=True)
+        elif not webbrowser.open(target.resolve().as_uri()):
+            click.echo("not opened: no web browser found", err=True)
 
 
 @click.command("status")
