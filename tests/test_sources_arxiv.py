@@ -561,6 +561,16 @@ def test_category_filters_keep_and_drop_the_right_papers() -> None:
         "2604.06401",
     }
     assert eligible["all@example.org"] == keys  # the input is left alone
+    assert result["all@example.org"] is eligible["all@example.org"]  # and not copied
+
+
+def test_subscribers_sharing_a_set_and_filters_share_the_result() -> None:
+    papers = _feed(DAY2)
+    shared = {p.key for p in papers}
+    subscribers = [Subscriber(f"{n}@example.org", categories=("cs.CV",)) for n in range(3)]
+    result = filter_by_categories(subscribers, papers, {s.email: shared for s in subscribers})
+    first, second, third = (result[s.email] for s in subscribers)
+    assert first is second is third and len(first) == 5 and len(shared) == 9
 
 
 def test_on_hugging_face() -> None:

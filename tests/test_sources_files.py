@@ -215,8 +215,8 @@ def test_hf_html_glob(tmp_path: Path, ctx_state: MemoryState) -> None:
     assert len(page.papers) == 13
 
 
-def test_registry_names_the_three_kinds() -> None:
-    assert sorted(SOURCE_KINDS) == ["hf-api", "hf-html", "text-dump"]
+def test_registry_names_the_four_kinds() -> None:
+    assert sorted(SOURCE_KINDS) == ["arxiv", "hf-api", "hf-html", "text-dump"]
     options = SourceOptions("hf-api", "n")
     assert options.lookback_days == 3 and options.base_url == "https://huggingface.co"
 

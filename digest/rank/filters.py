@@ -7,13 +7,16 @@ Hugging Face's list carry no arXiv category unless an arXiv feed also read them,
 name `huggingface` stands for that list: `categories = ["huggingface"]` follows Hugging
 Face's list only, `["huggingface", "cs.CL"]` both, `["cs.CL"]` arXiv's cs.CL only.
 
-Pure: papers and eligibility in, eligibility out. Subscribers with the same filters share
-one pass over the papers, so thousands of subscribers cost a set intersection each.
+Pure: papers and eligibility in, eligibility out; the sets given are never changed, and a
+subscriber without filters keeps the very set given (the store shares one set between
+subscribers with the same starting point). Subscribers with the same filters share one
+pass over the papers, and the same filters on the same set share the result, so
+thousands of subscribers cost at most a set intersection each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from digest.models import Paper, Subscriber
 from digest.sources.arxiv import HUGGING_FACE
@@ -22,14 +25,17 @@ from digest.sources.arxiv import HUGGING_FACE
 def filter_by_categories(
     subscribers: Sequence[Subscriber],
     papers: Sequence[Paper],
-    eligible: Mapping[str, Collection[str]],
+    eligible: Mapping[str, set[str]],
 ) -> dict[str, set[str]]:
     """Each subscriber's eligible paper keys (email -> keys) that pass their category filters."""
     labels: dict[str, frozenset[str]] | None = None
-    passing: dict[tuple[frozenset[str], frozenset[str]], set[str]] = {}
-    result = {email: set(keys) for email, keys in eligible.items()}
+    Filter = tuple[frozenset[str], frozenset[str]]
+    passing: dict[Filter, set[str]] = {}
+    narrowed: dict[tuple[int, Filter], set[str]] = {}
+    result = dict(eligible)
     for sub in subscribers:
-        if sub.email not in result or not (sub.categories or sub.exclude_categories):
+        keys = result.get(sub.email)
+        if keys is None or not (sub.categories or sub.exclude_categories):
             continue
         if labels is None:
             labels = {paper.key: paper_labels(paper) for paper in papers}
@@ -43,7 +49,10 @@ def filter_by_categories(
                 if (not wanted or tags & wanted) and not tags & unwanted
             }
             passing[(wanted, unwanted)] = allowed
-        result[sub.email] &= allowed
+        shared = (id(keys), (wanted, unwanted))
+        if shared not in narrowed:
+            narrowed[shared] = keys & allowed
+        result[sub.email] = narrowed[shared]
     return result
 
 
