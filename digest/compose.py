@@ -11,25 +11,28 @@ read from the store once per Composer, the templates render once per distinct co
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from urllib.parse import quote
 
 import jinja2
+from pydantic import SecretStr
 
 from digest.models import (
     Digest,
     DigestLinks,
     OutgoingMessage,
     Paper,
+    PaperLinks,
     RankedPaper,
     Reason,
     Subscriber,
 )
 from digest.render import MessageWriter, sender_domain
 from digest.store import ClaimedMessage
+from digest.tokens import Tokens
 
 __all__ = ["Composer", "sender_domain"]
 
@@ -45,6 +48,7 @@ class _State:
     papers: dict[int, Paper] = field(default_factory=dict)
     papers_read_at: float = 0.0
     reasons: dict[tuple[str, str], Reason] = field(default_factory=dict)
+    tokens: Tokens | None = None  # signs the subscriber's links (DIGEST_SECRET_KEY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +61,13 @@ class Composer:
     papers: Callable[[list[int]], Mapping[int, Paper]]  # row ids -> papers
     unsubscribe_mailto: str | None = None
     public_url: str | None = None
+    secret_key: SecretStr | None = None  # with public_url: signed unsubscribe/feedback/feed
     _state: _State = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_state", _State(MessageWriter(self.templates, self.sender)))
+        if self.secret_key is not None:
+            self._state.tokens = Tokens.from_secret(self.secret_key.get_secret_value())
 
     @property
     def domain(self) -> str:
@@ -73,20 +80,36 @@ class Composer:
         papers = self._papers([p["id"] for c in claimed for p in c.contents.get("papers", [])])
         return [self._compose(c, papers) for c in claimed]
 
-    def links_for(self, subscriber: Subscriber, claimed: ClaimedMessage) -> DigestLinks:
-        """The subscriber's own links in this message (unsubscribe, manage, feed, per paper).
+    def links_for(
+        self, subscriber: Subscriber, claimed: ClaimedMessage, papers: Sequence[Paper] = ()
+    ) -> DigestLinks:
+        """The subscriber's own links in this message (unsubscribe, feed, per paper).
 
-        Without a web app: unsubscribe by mail (`unsubscribe_mailto`, else the From
-        address) and, with `public_url`, the https unsubscribe page.
+        With `secret_key` and `public_url` (`digest serve`): the signed unsubscribe page
+        (also the RFC 8058 one-click target), their Atom feed and "more/less like this"
+        per paper. The mailto address (`unsubscribe_mailto`, else the From address) is
+        always there, its subject carrying the signed token when there is a key.
+        Deterministic: a retried message carries the same links.
         """
-        mailto = self.unsubscribe_mailto or self._state.writer.envelope_sender
-        unsubscribe = None
-        if self.public_url:
-            address = quote(subscriber.email, safe="@")
-            unsubscribe = f"{self.public_url.rstrip('/')}/unsubscribe?email={address}"
+        email, tokens = subscriber.email, self._state.tokens
+        mailto = quote(self.unsubscribe_mailto or self._state.writer.envelope_sender, safe="@")
+        subject = f"unsubscribe%20{tokens.unsubscribe(email)}" if tokens else "unsubscribe"
+        mail_link = f"mailto:{mailto}?subject={subject}"
+        if tokens is None or not self.public_url:
+            return DigestLinks(unsubscribe_mailto=mail_link)
+        base = self.public_url.rstrip("/")
+        day = claimed.issue_date
         return DigestLinks(
-            unsubscribe=unsubscribe,
-            unsubscribe_mailto=f"mailto:{quote(mailto, safe='@')}?subject=unsubscribe",
+            unsubscribe=f"{base}/u/{tokens.unsubscribe(email)}",
+            unsubscribe_mailto=mail_link,
+            feed=f"{base}/feed/{tokens.feed(email)}.atom",
+            papers={
+                p.key: PaperLinks(
+                    more=f"{base}/f/{tokens.feedback(email, p.key, day, 'more')}",
+                    less=f"{base}/f/{tokens.feedback(email, p.key, day, 'less')}",
+                )
+                for p in papers
+            },
         )
 
     def digest_of(self, claimed: ClaimedMessage, papers: Mapping[int, Paper]) -> Digest:
@@ -106,7 +129,7 @@ class Composer:
             considered=int(contents.get("considered", len(ranked))),
             period_start=date.fromisoformat(start) if start else None,
             trending=bool(contents.get("trending")),
-            links=self.links_for(subscriber, claimed),
+            links=self.links_for(subscriber, claimed, [r.paper for r in ranked]),
         )
 
     def _compose(self, claimed: ClaimedMessage, papers: Mapping[int, Paper]) -> OutgoingMessage:
