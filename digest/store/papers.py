@@ -165,13 +165,19 @@ def candidates(
         result.ids[paper.key] = row.id
         keys[row.id] = paper.key
     top = max((r.id for r in rows), default=0)
-    # Most subscribers share a starting point: build each distinct set once.
+    # Most subscribers share a starting point and have nothing reserved or released among
+    # these papers: they share one set (memory grows with distinct starts, not people).
     after = {start: {r.id for r in rows if r.id > start} for start in set(starts.values())}
+    shared = {start: {keys[i] for i in ids} for start, ids in after.items()}
     for email in emails:
-        ids = (after[starts[email]] | released.get(email, set())) - reserved.get(email, set())
-        result.eligible[email] = {keys[i] for i in ids}
         result.seen_through[email] = max(top, starts[email])
         result.versions[email] = known[email][1] if email in known else NEW_SUBSCRIBER
+        extra, taken = released.get(email), reserved.get(email)
+        if not extra and not taken:
+            result.eligible[email] = shared[starts[email]]
+        else:
+            ids = (after[starts[email]] | (extra or set())) - (taken or set())
+            result.eligible[email] = {keys[i] for i in ids}
     return result
 
 
