@@ -234,19 +234,25 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-@pytest.fixture(scope="module")
-def email_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example digest's HTML part, as a file the browser opens."""
+def write_page(folder: Path, papers: int) -> Path:
+    """The HTML part of the example digest with its first `papers` papers, as a file."""
     env = make_environment(postal_address="Paper digest · 12 Example Street · 75001 Paris")
     message = render_message(
-        example_digest(), env, sender="Paper digest <digest@example.org>",
+        example_digest(papers), env, sender="Paper digest <digest@example.org>",
         now=datetime(2026, 8, 22, 6, 30, tzinfo=UTC),
     )  # fmt: skip
     part = message.get_body(("html",))
     assert part is not None
-    page = tmp_path_factory.mktemp("email") / "digest.html"
+    page = folder / f"digest-{papers}.html"
     page.write_text(part.get_content(), encoding="utf-8")
     return page
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    """The 20-paper example (checked) and its first 4 papers (also pictured)."""
+    folder = tmp_path_factory.mktemp("email")
+    return {n: write_page(folder, n) for n in (20, 4)}
 
 
 def shots_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -259,23 +265,24 @@ def shots_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(("width", "scheme"), VIEWS)
 def test_the_email_fits_and_reads_at_each_width_light_and_dark(
     browser: Browser,
-    email_page: Path,
+    pages: dict[int, Path],
     width: int,
     scheme: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    browser.open(email_page.as_uri())
-    browser.view(width, scheme)
-    overflow = browser.evaluate(OVERFLOW_JS)
-    assert overflow["width"] == width
-    assert overflow["scroll"] <= width and not overflow["out"], overflow
-    contrast = browser.evaluate(CONTRAST_JS)
-    assert contrast, "no visible text"
-    assert contrast[0]["ratio"] >= 4.5, contrast
-    if scheme == "dark":  # the dark rules apply: the page is dark, the text light
-        body = browser.evaluate("getComputedStyle(document.body).backgroundColor")
-        assert body == "rgb(13, 17, 23)", body
-    png = browser.screenshot(width)
+    for papers, page in sorted(pages.items(), reverse=True):
+        browser.open(page.as_uri())
+        browser.view(width, scheme)
+        overflow = browser.evaluate(OVERFLOW_JS)
+        assert overflow["width"] == width
+        assert overflow["scroll"] <= width and not overflow["out"], (papers, overflow)
+        contrast = browser.evaluate(CONTRAST_JS)
+        assert contrast, "no visible text"
+        assert contrast[0]["ratio"] >= 4.5, (papers, contrast)
+        if scheme == "dark":  # the dark rules apply: the page is dark, the text light
+            body = browser.evaluate("getComputedStyle(document.body).backgroundColor")
+            assert body == "rgb(13, 17, 23)", body
+    png = browser.screenshot(width)  # of the last page opened: the short one
     assert png.startswith(b"\x89PNG")
     target = shots_folder(tmp_path_factory) / f"digest-{width}-{scheme}.png"
     target.write_bytes(png)
