@@ -140,19 +140,11 @@ def test_two_workers_on_postgresql_share_the_outbox_exactly_once(
     assert messages_by_status(postgres_url) == {"sent": 1000}
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_killed_worker_loses_nothing_and_duplicates_at_most_its_pool(
-    backend: str,
-    tmp_path: Path,
-    sink: tuple[Controller, SlowHandler],
-    request: pytest.FixtureRequest,
+    database_url: str, tmp_path: Path, sink: tuple[Controller, SlowHandler]
 ) -> None:
     controller, handler = sink
-    url = (
-        f"sqlite:///{tmp_path / 'digest.db'}"
-        if backend == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
+    url = database_url
     seed_outbox(url, 300)
     # A lease far shorter than the run: the next worker may take over at once.
     env = worker_env(tmp_path, url, controller.port, DIGEST_DELIVERY_LEASE="0.05")
@@ -266,19 +258,11 @@ def test_status_counts_runs_and_exits_non_zero_after_failures(tmp_path: Path) ->
     assert b"send-now" in status.stdout and b"1 pending" in status.stdout
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_two_overlapping_send_now_runs_never_send_twice(
-    backend: str,
-    tmp_path: Path,
-    sink: tuple[Controller, SlowHandler],
-    request: pytest.FixtureRequest,
+    database_url: str, tmp_path: Path, sink: tuple[Controller, SlowHandler]
 ) -> None:
     controller, handler = sink
-    url = (
-        f"sqlite:///{tmp_path / 'digest.db'}"
-        if backend == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
+    url = database_url
     pages = Path(__file__).resolve().parents[1] / "examples" / "pages"
     subscribers = "".join(
         f'[[subscribers]]\nemail = "u{n:02d}@example.org"\ntopics = ["language models"]\n'
