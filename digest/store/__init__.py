@@ -288,6 +288,11 @@ class Store:
         with transaction(self.engine) as conn:
             return subscribers.sent_papers(conn, email, messages)
 
+    def message_recipient(self, message_id: str) -> str | None:
+        """Who a message of ours (by Message-ID) went to; None if it is not ours."""
+        with transaction(self.engine) as conn:
+            return subscribers.message_recipient(conn, message_id)
+
     def ping(self) -> None:
         """Raise StoreError if the database does not answer."""
         with transaction(self.engine) as conn:

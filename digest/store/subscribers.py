@@ -193,6 +193,13 @@ def sent_papers(conn: Connection, email: str, messages: int) -> list[SentPaper]:
     return result
 
 
+def message_recipient(conn: Connection, message_id: str) -> str | None:
+    """The subscriber a message of ours went to, by its Message-ID."""
+    m = messages_table.c
+    found = conn.execute(sa.select(m.subscriber).where(m.message_id == message_id)).scalar()
+    return str(found) if found is not None else None
+
+
 def ping(conn: Connection) -> None:
     conn.execute(sa.select(sa.literal(1))).scalar_one()
 
