@@ -29,7 +29,7 @@ from bs4 import BeautifulSoup
 from lxml import etree
 
 from digest.models import Paper
-from digest.sources.arxiv import parse_arxiv_rss
+from digest.sources.arxiv import parse_arxiv_feed
 from digest.sources.hf_api import parse_daily_papers
 from digest.sources.hf_html import parse_papers_html
 from digest.sources.text_dump import parse_text_dump
@@ -102,7 +102,7 @@ PARSERS: dict[str, Callable[[str, bytes], list[Paper]]] = {
     "hf-html": lambda where, data: parse_papers_html(data, where),
     "hf-html-cards": lambda where, data: parse_papers_html(data, where, method="cards"),
     "text-dump": lambda where, data: parse_text_dump(data, where, year=2026),
-    "arxiv": lambda where, data: parse_arxiv_rss(data, where),
+    "arxiv": lambda where, data: parse_arxiv_feed(data, where),
 }
 Baseline = tuple[str, Callable[[str, bytes], object]]
 # One row per baseline: the arXiv parser is measured against both bare XML parsers.

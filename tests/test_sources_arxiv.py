@@ -38,7 +38,7 @@ from digest.sources import (
     build_source,
     parse_saved_page,
 )
-from digest.sources.arxiv import FEED_LIMIT, is_arxiv_category, parse_arxiv_rss
+from digest.sources.arxiv import FEED_LIMIT, is_arxiv_category, parse_arxiv_feed
 from digest.sources.hf_api import parse_daily_papers
 from digest.store import Store
 
@@ -46,13 +46,16 @@ FEEDS = FIXTURES / "arxiv-rss"
 DAY1 = FEEDS / "cs.CL+cs.CV_2026-04-02.xml"  # new 2604.01220, cross 2604.01221, a revision
 DAY2 = FEEDS / "cs.CL+cs.CV_2026-04-09.xml"  # 5 new, 1 cross, 3 revisions
 HOLIDAY = FEEDS / "physics_2025-12-31_empty-holiday-feed.xml"
+API = FIXTURES / "arxiv-api-atom"  # two real answers of export.arxiv.org/api/query
+API_QUERY = API / "query_cat-cs.RO_AND_neural_max2_2025-10-17.xml"
+API_ID = API / "id_list_1601.00001_2020-09-04.xml"
 HF_DAY = API_DAYS / "2026-04-02.json"  # lists 2604.01220 (10 upvotes) and 2603.28407
 NOW = datetime(2026, 4, 9, 8, 0, tzinfo=UTC)
 TARGET = "/rss/cs.CL+cs.CV"
 
 
 def _feed(path: Path) -> list[Paper]:
-    return parse_arxiv_rss(path.read_bytes(), str(path))
+    return parse_arxiv_feed(path.read_bytes(), str(path))
 
 
 def _hf_day() -> list[Paper]:
@@ -129,22 +132,111 @@ def test_saved_feeds_are_read_by_suffix(tmp_path: Path) -> None:
     rss.write_bytes(DAY1.read_bytes())
     assert [p.arxiv_id for p in parse_saved_page(rss)] == ["2604.01220", "2604.01221", "2603.28407"]
     assert [p.arxiv_id for p in parse_saved_page(DAY1)] == [p.arxiv_id for p in _feed(DAY1)]
+    atom = tmp_path / "backfill.atom"
+    atom.write_bytes(API_QUERY.read_bytes())
+    assert [p.arxiv_id for p in parse_saved_page(atom)] == ["2510.14968", "2510.14827"]
+
+
+def test_a_folder_of_saved_feeds_and_api_answers_backfills_once(tmp_path: Path) -> None:
+    for path in (DAY1, API_QUERY, API_ID):
+        shutil.copy(path, tmp_path)
+    (tmp_path / "README.md").write_text("not a feed")
+    source = _build(path=str(tmp_path))
+    with HttpClient() as http:
+        ctx = FetchContext(today=NOW.date(), http=http, state=MemoryState())
+        pages = fetch_remembering(source, ctx)
+        assert sorted(len(p.papers) for p in pages) == [1, 2, 3]
+        assert all(p.error is None for p in pages)
+        assert fetch_remembering(source, ctx) == []  # an inbox: each file is read once
+
+
+def test_the_apis_atom_answers_read_as_papers_of_their_range() -> None:
+    papers = _feed(API_QUERY)
+    assert [p.arxiv_id for p in papers] == ["2510.14968", "2510.14827"]
+    first = papers[0]
+    assert first.title == (
+        "RDD: Retrieval-Based Demonstration Decomposer for Planner Alignment in Long-Horizon Tasks"
+    )
+    assert first.abstract.startswith("To tackle long-horizon tasks, recent hierarchical")
+    assert first.authors == ("Mingxuan Yan", "Yuping Wang", "Zechun Liu", "Jiachen Li")
+    assert first.categories == ("cs.RO", "cs.AI", "cs.CV", "cs.LG", "cs.SY", "eess.SY")
+    assert (first.announce, first.published) == ("new", date(2025, 10, 16))
+    (old,) = parse_saved_page(API_ID)
+    assert (old.arxiv_id, old.categories, old.published) == (
+        "1601.00001",
+        ("cond-mat.mes-hall",),
+        date(2015, 12, 26),
+    )
+
+
+def test_the_api_fixtures_are_copies_of_the_shared_ones() -> None:
+    shared = shared_data("data/arxiv-api-atom")
+    for path in sorted(API.iterdir()):
+        assert path.read_bytes() == (shared / path.name).read_bytes(), path.name
+
+
+ATOM_FEED = b"""<?xml version='1.0' encoding='UTF-8'?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:arxiv="http://arxiv.org/schemas/atom">
+  <title>q-bio.NC updates on arXiv.org</title>
+  <updated>2026-09-15T04:02:32+00:00</updated>
+  <entry>
+    <id>oai:arXiv.org:2609.13219v1</id>
+    <title>Planning as Dynamics Relaxation</title>
+    <updated>2026-09-15T04:02:32+00:00</updated>
+    <link href="https://arxiv.org/abs/2609.13219" rel="alternate" type="text/html"/>
+    <summary>arXiv:2609.13219v1 Announce Type: new
+Abstract: We plan.</summary>
+    <category term="q-bio.NC" scheme="http://arxiv.org/schemas/atom/"/>
+    <category term="cs.AI" scheme="http://arxiv.org/schemas/atom/"/>
+    <arxiv:announce_type>new</arxiv:announce_type>
+    <author><name>Ada Lovelace</name></author>
+  </entry>
+  <entry>
+    <id>oai:arXiv.org:2501.00002v4</id>
+    <title>Older</title>
+    <summary>arXiv:2501.00002v4 Announce Type: replace-cross
+Abstract: Still.</summary>
+    <category term="cs.LG"/>
+  </entry>
+</feed>"""
+
+
+def test_an_atom_feed_of_rss_arxiv_org_keeps_its_announce_types() -> None:
+    new, revised = parse_arxiv_feed(ATOM_FEED, "atom")
+    assert (new.arxiv_id, new.announce, new.abstract) == ("2609.13219", "new", "We plan.")
+    assert new.categories == ("q-bio.NC", "cs.AI") and new.authors == ("Ada Lovelace",)
+    assert new.published == date(2026, 9, 15)
+    assert (revised.arxiv_id, revised.announce, revised.published) == (
+        "2501.00002",
+        "replace-cross",
+        None,
+    )
+    assert parse_arxiv_feed(b'<feed xmlns="http://www.w3.org/2005/Atom"/>', "atom") == []
+
+
+def test_an_api_error_answer_is_one_error() -> None:
+    error = b"""<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>ArXiv Query: id_list=1234</title>
+<entry><id>http://arxiv.org/api/errors#incorrect_id_format_for_1234</id><title>Error</title>
+<summary>incorrect id format for 1234</summary></entry></feed>"""
+    with pytest.raises(SourceError, match="no readable paper in 1 items; item 0: no arXiv id"):
+        parse_arxiv_feed(error, "api")
 
 
 def test_ids_lose_their_version_and_old_style_ids_are_kept() -> None:
     feed = _rss(_item("2604.00001", "replace", version=3), _item("hep-th/9901001", "replace", 2))
-    assert [p.arxiv_id for p in parse_arxiv_rss(feed, "f")] == ["2604.00001", "hep-th/9901001"]
+    assert [p.arxiv_id for p in parse_arxiv_feed(feed, "f")] == ["2604.00001", "hep-th/9901001"]
 
 
 def test_an_item_without_announce_type_is_new_in_version_1_else_a_revision() -> None:
     feed = _rss(_item("2604.00001", None), _item("2604.00002", None, version=2))
-    assert [p.announce for p in parse_arxiv_rss(feed, "f")] == ["new", "replace"]
+    assert [p.announce for p in parse_arxiv_feed(feed, "f")] == ["new", "replace"]
 
 
 def test_an_unknown_announce_type_skips_that_item_only() -> None:
     feed = _rss(_item("2604.00001"), _item("2604.00002", "withdrawn"))
     with pytest.raises(PartialPageError, match="unknown announce type 'withdrawn'") as caught:
-        parse_arxiv_rss(feed, "f")
+        parse_arxiv_feed(feed, "f")
     assert [p.arxiv_id for p in caught.value.papers] == ["2604.00001"]
     assert str(caught.value).startswith("f: 1 of 2 items skipped; item 1:")
 
@@ -156,7 +248,7 @@ def test_entities_are_never_expanded() -> None:
         b"</item></channel></rss>"
     )
     try:
-        papers = parse_arxiv_rss(bomb, "f")
+        papers = parse_arxiv_feed(bomb, "f")
     except SourceError as exc:
         assert exc.where == "f"
     else:
@@ -169,11 +261,7 @@ def test_entities_are_never_expanded() -> None:
         (b"", "empty: no XML at all"),
         (
             b"<html><body>Service unavailable</body></html>",
-            "not an RSS feed: the document is <html>",
-        ),
-        (
-            b'<feed xmlns="http://www.w3.org/2005/Atom"><title>x</title></feed>',
-            "an Atom feed: use the /rss/ address",
+            "not an arXiv feed (RSS or Atom): the document is <html>",
         ),
         (b'<rss version="2.0"></rss>', "RSS without a <channel>"),
         (b'{"papers": []}', "not well-formed XML at line 1"),
@@ -181,7 +269,7 @@ def test_entities_are_never_expanded() -> None:
 )
 def test_what_is_not_a_feed_is_one_error_naming_the_place(data: bytes, reason: str) -> None:
     with pytest.raises(SourceError, match=re.escape(reason)) as caught:
-        parse_arxiv_rss(data, "https://rss.arxiv.org/rss/cs.CL")
+        parse_arxiv_feed(data, "https://rss.arxiv.org/rss/cs.CL")
     assert caught.value.where == "https://rss.arxiv.org/rss/cs.CL"
     assert "\n" not in str(caught.value)
 
@@ -190,7 +278,7 @@ def test_a_cut_off_feed_keeps_its_whole_items() -> None:
     data = DAY2.read_bytes()
     cut = data[: data.index(b"<item>", data.index(b"2604.06825")) + 40]
     with pytest.raises(PartialPageError, match=r"feed ends mid-way \(cut off\?\)") as caught:
-        parse_arxiv_rss(cut, "saved.xml")
+        parse_arxiv_feed(cut, "saved.xml")
     assert [p.arxiv_id for p in caught.value.papers] == ["2604.06543", "2604.06356", "2604.06825"]
     assert "3 whole item(s) before it kept" in str(caught.value)
 
@@ -198,14 +286,14 @@ def test_a_cut_off_feed_keeps_its_whole_items() -> None:
 def test_a_feed_broken_mid_way_keeps_the_items_before_the_break() -> None:
     feed = _rss(_item("2604.00001"), _item("2604.00002", title="Tom & Jerry"), _item("2604.00003"))
     with pytest.raises(PartialPageError, match="not well-formed XML at line 5") as caught:
-        parse_arxiv_rss(feed, "f")
+        parse_arxiv_feed(feed, "f")
     assert [p.arxiv_id for p in caught.value.papers] == ["2604.00001"]
 
 
 def test_a_feed_at_arxivs_item_limit_says_papers_may_be_missing() -> None:
     feed = _rss(*(_item(f"2604.{n:05d}") for n in range(1, FEED_LIMIT + 1)))
     with pytest.raises(PartialPageError, match="arXiv's limit for one feed") as caught:
-        parse_arxiv_rss(feed, "f")
+        parse_arxiv_feed(feed, "f")
     assert len(caught.value.papers) == FEED_LIMIT
 
 
@@ -214,7 +302,7 @@ FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthChe
 
 def _check(data: bytes) -> None:
     try:
-        papers = parse_arxiv_rss(data, "fuzz-input")
+        papers = parse_arxiv_feed(data, "fuzz-input")
     except SourceError as exc:
         assert exc.where == "fuzz-input"
         return
@@ -235,9 +323,9 @@ def test_fuzz_arbitrary_text(text: str) -> None:
 
 
 @st.composite
-def _damaged(draw: st.DrawFn) -> bytes:
-    """The day-1 feed with a few cuts, splices and byte flips, as a damaged download looks."""
-    data = bytearray(DAY1.read_bytes())
+def _damaged(draw: st.DrawFn, path: Path) -> bytes:
+    """A feed with a few cuts, splices and byte flips, as a damaged download looks."""
+    data = bytearray(path.read_bytes())
     for _ in range(draw(st.integers(1, 4))):
         at = draw(st.integers(0, max(0, len(data) - 1)))
         action = draw(st.sampled_from(["flip", "cut", "delete", "insert", "duplicate"]))
@@ -257,8 +345,14 @@ def _damaged(draw: st.DrawFn) -> bytes:
 
 
 @FUZZ
-@given(data=_damaged())
-def test_fuzz_damaged_real_feed(data: bytes) -> None:
+@given(data=_damaged(DAY1))
+def test_fuzz_damaged_rss_feed(data: bytes) -> None:
+    _check(data)
+
+
+@FUZZ
+@given(data=_damaged(API_QUERY))
+def test_fuzz_damaged_api_answer(data: bytes) -> None:
     _check(data)
 
 

@@ -8,7 +8,7 @@ with an error, never an exception that stops the other pages. Kinds:
 | `text-dump` | saved text pages (`.txt`)           | (path is required)                          |
 | `hf-api`    | saved `daily_papers` JSON (`.json`) | `{base_url}/api/daily_papers?date=D`, paged |
 | `hf-html`   | saved papers HTML (`.html`)         | `{base_url}/papers?date=D`, or `?q=query`   |
-| `arxiv`     | saved arXiv RSS (`.xml`, `.rss`)    | `{base_url}/rss/<cat>+<cat>` (`categories`) |
+| `arxiv`     | saved arXiv feeds (`.xml`, `.rss`)  | `{base_url}/rss/<cat>+<cat>` (`categories`) |
 
 Without `path`, a Hugging Face source reads today's list and the `lookback_days` days
 before it, oldest first; an arXiv source reads its categories' feed of the day. A
@@ -232,8 +232,9 @@ _PARSERS_BY_SUFFIX: dict[str, Callable[[bytes, str, date | None], list[Paper]]] 
     ".html": lambda data, where, today: hf_html.parse_papers_html(data, where),
     ".htm": lambda data, where, today: hf_html.parse_papers_html(data, where),
     ".txt": lambda data, where, today: text_dump.parse_text_dump(data, where, today=today),
-    ".xml": lambda data, where, today: arxiv.parse_arxiv_rss(data, where),
-    ".rss": lambda data, where, today: arxiv.parse_arxiv_rss(data, where),
+    ".xml": lambda data, where, today: arxiv.parse_arxiv_feed(data, where),
+    ".rss": lambda data, where, today: arxiv.parse_arxiv_feed(data, where),
+    ".atom": lambda data, where, today: arxiv.parse_arxiv_feed(data, where),
 }
 
 

@@ -1,4 +1,4 @@
-"""Parse arXiv RSS feeds (`rss.arxiv.org/rss/<cat>+<cat>`) into Papers (pure); the `arxiv` source.
+"""Parse arXiv feeds (`rss.arxiv.org/rss/<cat>+<cat>`) into Papers (pure); the `arxiv` source.
 
 One item is one announcement: `new` (submitted to the category), `cross` (cross-listed
 into it), `replace` or `replace-cross` (a new version of an earlier paper). Every item
@@ -9,7 +9,11 @@ paper is the same paper in every version and on Hugging Face.
 Weekend and holiday feeds are a channel with no item: no papers, no error. A feed with
 some unreadable items keeps the others and reports one `PartialPageError`; so does a
 feed cut off or broken part-way (the whole items before the break are kept). Anything
-that is not an RSS channel is one `SourceError`.
+that is neither an RSS channel nor an Atom feed is one `SourceError`.
+
+The same parser reads Atom: rss.arxiv.org's `/atom/` feeds and the answers of arXiv's
+API (`export.arxiv.org/api/query`), so saved API answers back-fill a date range through a
+`path` source; an API entry is a `new` paper of that range, in its latest version.
 
 The source asks for one combined feed per fetch, conditionally, at most one request per
 `min_delay` seconds to arXiv (3 s by default, as arXiv asks of automated clients).
@@ -21,7 +25,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 
@@ -38,6 +42,9 @@ DEFAULT_MIN_DELAY = 3.0  # seconds between two requests to arXiv
 FEED_LIMIT = 2000  # arXiv's cap on the items of one (combined) feed
 ANNOUNCE_TYPES = frozenset({"new", "cross", "replace", "replace-cross"})
 NEW_TYPES = frozenset({"new", "cross"})
+ATOM = "{http://www.w3.org/2005/Atom}"
+ATOM_FEED = ATOM + "feed"
+ATOM_ENTRY = ATOM + "entry"
 
 # `cs.CL`, `math.AG`, `astro-ph.GA`, `cond-mat.mes-hall`, `physics.acc-ph`, `q-bio.NC`, or a
 # whole archive: `cs`, `hep-th`, `quant-ph`.
@@ -62,8 +69,13 @@ class BadItem(ValueError):
     """One item of a feed cannot be read; the parser turns it into a SourceError."""
 
 
-def parse_arxiv_rss(data: bytes | str, where: str) -> list[Paper]:
-    """Read one arXiv RSS 2.0 feed (a response of `rss.arxiv.org/rss/...` or a saved copy)."""
+def parse_arxiv_feed(data: bytes | str, where: str) -> list[Paper]:
+    """Read one arXiv feed: RSS 2.0 (`rss.arxiv.org/rss/...`), or Atom (`rss.arxiv.org/atom/...`
+    and the API's `export.arxiv.org/api/query` answers), as served or saved.
+
+    An API entry has no announce type: it is a paper of the range asked for (`new`), in
+    its latest version.
+    """
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
         root = etree.fromstring(raw, _xml_parser())
@@ -71,10 +83,10 @@ def parse_arxiv_rss(data: bytes | str, where: str) -> list[Paper]:
         return _parse_broken(raw, where, exc)
     except (etree.LxmlError, ValueError) as exc:
         raise SourceError(where, f"not XML ({_first_line(exc)})") from None
-    channel = _channel(root, where)
-    items = [child for child in channel if child.tag == "item"]
-    papers = _papers(items, _date(channel.findtext("pubDate")), where)
-    if len(items) >= FEED_LIMIT:
+    container, item_tag = _container(root, where)
+    items = [child for child in container if child.tag == item_tag]
+    papers = _papers(items, _feed_day(container), where)
+    if item_tag == "item" and len(items) >= FEED_LIMIT:
         reason = (
             f"{len(items)} items, arXiv's limit for one feed: later papers may be missing; "
             "split the categories over several sources"
@@ -90,16 +102,26 @@ def _xml_parser() -> etree.XMLParser:
     )
 
 
-def _channel(root: etree._Element, where: str) -> etree._Element:
+def _container(root: etree._Element, where: str) -> tuple[etree._Element, str]:
+    """The element holding the papers and their tag: an RSS channel's `item`s or an Atom
+    feed's `entry`s."""
     tag = root.tag if isinstance(root.tag, str) else "?"
+    if tag == ATOM_FEED:
+        return root, ATOM_ENTRY
     if tag != "rss":
         name = tag.rpartition("}")[2]
-        hint = " (an Atom feed: use the /rss/ address)" if name == "feed" else ""
-        raise SourceError(where, f"not an RSS feed: the document is <{name}>{hint}")
+        raise SourceError(where, f"not an arXiv feed (RSS or Atom): the document is <{name}>")
     channel = root.find("channel")
     if channel is None:
         raise SourceError(where, "RSS without a <channel>")
-    return channel
+    return channel, "item"
+
+
+def _feed_day(container: etree._Element) -> date | None:
+    """The day of the whole feed, for items without a date of their own."""
+    if container.tag == ATOM_FEED:
+        return _iso_day(container.findtext(ATOM + "updated"))
+    return _date(container.findtext("pubDate"))
 
 
 def _parse_broken(raw: bytes, where: str, error: etree.XMLSyntaxError) -> list[Paper]:
@@ -124,12 +146,12 @@ def _parse_broken(raw: bytes, where: str, error: etree.XMLSyntaxError) -> list[P
     for event, element in pull.read_events():
         if root is None:
             root = element
-        elif event == "end" and element.tag == "item" and element.getparent() is not None:
+        elif event == "end" and element.tag in ("item", ATOM_ENTRY):
             items.append(element)
     if root is None or not items:
         raise SourceError(where, problem)
-    channel = _channel(root, where)
-    papers = _papers(items, _date(channel.findtext("pubDate")), where, strict=False)
+    container, _ = _container(root, where)
+    papers = _papers(items, _feed_day(container), where, strict=False)
     kept = f"{len(papers)} whole item(s) before it kept" if papers else "no whole item"
     if not papers:
         raise SourceError(where, f"{problem}; {kept}")
@@ -168,7 +190,10 @@ def _papers(
 
 
 def paper_from_item(item: etree._Element, feed_day: date | None, where: str) -> Paper:
-    """One `<item>`: id (no version), title, abstract, authors, categories, announce, date."""
+    """One RSS `<item>` or Atom `<entry>`: id (no version), title, abstract, authors,
+    categories (primary first), announce type, date."""
+    if item.tag == ATOM_ENTRY:
+        return _paper_from_entry(item, feed_day, where)
     title = guid = link = description = announce = creator = pub_date = None
     categories: list[str] = []
     for child in item:
@@ -212,6 +237,63 @@ def paper_from_item(item: etree._Element, feed_day: date | None, where: str) -> 
         authors=authors,
         author_count=len(authors) if authors else None,
         published=day if kind in NEW_TYPES else None,  # a revision's date is not the paper's
+        categories=tuple(categories),
+        announce=kind,
+        source=where,
+    )
+
+
+def _paper_from_entry(entry: etree._Element, feed_day: date | None, where: str) -> Paper:
+    ident = title = summary = announce = published = updated = None
+    primary: str | None = None
+    categories: list[str] = []
+    authors: list[str] = []
+    for child in entry:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        name = tag.rpartition("}")[2]
+        if name == "id":
+            ident = child.text
+        elif name == "title":
+            title = child.text
+        elif name == "summary":
+            summary = child.text
+        elif name == "author":
+            if author := _clean(child.findtext(ATOM + "name")):
+                authors.append(author)
+        elif name == "category":
+            if (term := (child.get("term") or "").strip()) and term not in categories:
+                categories.append(term)
+        elif name == "primary_category":
+            primary = (child.get("term") or "").strip() or None
+        elif name == "announce_type":
+            announce = child.text
+        elif name == "published":
+            published = child.text
+        elif name == "updated":
+            updated = child.text
+    abstract, described_id, described_type = _description(summary)
+    found = _full_id(ident, None, described_id)
+    if found is None:
+        raise BadItem(f"no arXiv id (id {_short(ident)})")
+    arxiv_id = found[1]
+    clean_title = _clean(title)
+    if not clean_title:
+        raise BadItem(f"paper {arxiv_id} has no title")
+    kind = (announce or described_type or "new").strip().lower()
+    if kind not in ANNOUNCE_TYPES:
+        raise BadItem(f"unknown announce type {_short(kind)}")
+    if primary:
+        categories = [primary, *(c for c in categories if c != primary)]
+    day = _iso_day(published) or _iso_day(updated) or feed_day
+    return Paper(
+        title=clean_title,
+        abstract=_clean(abstract) or "",
+        arxiv_id=arxiv_id,
+        authors=tuple(authors),
+        author_count=len(authors) if authors else None,
+        published=day if kind in NEW_TYPES else None,
         categories=tuple(categories),
         announce=kind,
         source=where,
@@ -270,6 +352,16 @@ def _date(text: str | None) -> date | None:
         return None
 
 
+def _iso_day(text: str | None) -> date | None:
+    """The calendar day of an ISO timestamp as written (`2025-10-16T17:59:37Z`)."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.strip()).date()
+    except ValueError:
+        return None
+
+
 def _clean(text: str | None) -> str | None:
     if text is None:
         return None
@@ -297,9 +389,9 @@ class ArxivOptions(SourceOptions):
 
 
 def make_source(options: SourceOptions) -> FileSource | ArxivFeedSource:
-    """Saved feeds (`.xml`, `.rss`) when `path` is set, else the live combined feed."""
+    """Saved feeds (`.xml`, `.rss`, `.atom`) when `path` is set, else the live combined feed."""
     if options.path is not None:
-        return FileSource(options.name, options.path, (".xml", ".rss"), _parse_file)
+        return FileSource(options.name, options.path, (".xml", ".rss", ".atom"), _parse_file)
     if not isinstance(options, ArxivOptions) or not options.categories:
         raise ConfigError(f"{options.name}: kind 'arxiv' needs 'categories' or a 'path'")
     url = f"{options.base_url.rstrip('/')}/rss/{'+'.join(options.categories)}"
@@ -307,7 +399,7 @@ def make_source(options: SourceOptions) -> FileSource | ArxivFeedSource:
 
 
 def _parse_file(read: FileRead, today: date) -> list[Paper]:
-    return parse_arxiv_rss(read.content, str(read.path))
+    return parse_arxiv_feed(read.content, str(read.path))
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +417,7 @@ class ArxivFeedSource:
 
     def fetch(self, ctx: FetchContext) -> Iterator[PageResult]:
         with _paced(ctx.http, self.min_delay):
-            page = fetch_page(ctx, self.url, lambda content: parse_arxiv_rss(content, self.url))
+            page = fetch_page(ctx, self.url, lambda content: parse_arxiv_feed(content, self.url))
         ctx.report(self.url, 1, 1)
         yield page
 
