@@ -15,6 +15,8 @@ import click
 from digest.cli.commands import fetch, plan, preview, send_now, status, worker
 from digest.cli.operate import check, run, why
 from digest.cli.rank import rank
+from digest.cli.serve import serve
+from digest.cli.subscribers import add_subscriber_commands
 from digest.errors import DigestError
 from digest.logs import configure as configure_logging
 
@@ -38,6 +40,8 @@ def cli(verbose: bool, log_format: str) -> None:
 
 for command in (send_now, plan, worker, run, fetch, preview, status, check, why, rank):
     cli.add_command(command)
+cli.add_command(serve)
+add_subscriber_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> Any:
