@@ -67,7 +67,9 @@ class _Table:
     array: bool
     header: int
     lead: int  # first line of the comment block right above the header (= header if none)
-    end: int = 0  # one past its last line: the next table's lead, or the end of the file
+    # One past its last line: its last key (or value line), and the comments right after
+    # it; comments after a blank line belong to what follows, not to this table.
+    end: int = 0
     keys: dict[str, int] = field(default_factory=dict)
 
 
@@ -76,9 +78,11 @@ def _tables(lines: Sequence[str]) -> list[_Table]:
 
     Lines inside multi-line arrays, inline tables and strings are skipped."""
     tables: list[_Table] = []
-    depth, quote = 0, ""
+    depth, quote, gap = 0, "", False
     for number, line in enumerate(lines):
-        if not depth and not quote:
+        inside = bool(depth or quote)
+        stripped = line.strip()
+        if not inside:
             header = _HEADER.match(line)
             if header and bool(header.group(1)) == bool(header.group(3)):
                 lead = number
@@ -86,16 +90,20 @@ def _tables(lines: Sequence[str]) -> list[_Table]:
                 while lead > floor and lines[lead - 1].lstrip().startswith("#"):
                     lead -= 1
                 if tables:
-                    tables[-1].end = lead
+                    tables[-1].end = min(tables[-1].end, lead)
                 name = header.group(2).strip().strip("\"'")
-                tables.append(_Table(name, bool(header.group(1)), number, lead))
+                tables.append(_Table(name, bool(header.group(1)), number, lead, number + 1))
+                gap = False
                 continue
             key = _KEY.match(line)
             if key and tables:
                 tables[-1].keys.setdefault(key.group(1).strip("\"'"), number)
+        if tables:
+            if not stripped and not inside:
+                gap = True
+            elif inside or not stripped.startswith("#") or not gap:
+                tables[-1].end, gap = number + 1, False
         depth, quote = _advance(line, depth, quote)
-    if tables:
-        tables[-1].end = len(lines)
     return tables
 
 
