@@ -172,11 +172,11 @@ def candidates(
     for email in emails:
         result.seen_through[email] = max(top, starts[email])
         result.versions[email] = known[email][1] if email in known else NEW_SUBSCRIBER
-        extra, taken = released.get(email), reserved.get(email)
-        if not extra and not taken:
+        own_released, own_reserved = released.get(email), reserved.get(email)
+        if not own_released and not own_reserved:
             result.eligible[email] = shared[starts[email]]
         else:
-            ids = (after[starts[email]] | (extra or set())) - (taken or set())
+            ids = (after[starts[email]] | (own_released or set())) - (own_reserved or set())
             result.eligible[email] = {keys[i] for i in ids}
     return result
 
