@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 import uvicorn
 
@@ -21,6 +23,22 @@ def load_tokens(settings: Settings, needed_by: str) -> Tokens:
         )
     return Tokens.from_secret(
         settings.secret_key.get_secret_value(), feedback_days=settings.feedback_days
+    )
+
+
+def server_config(app: Any, host: str, port: int, proxies: str) -> uvicorn.Config:
+    """How uvicorn runs the app: our logging, no access log (paths hold tokens), no
+    Server header; X-Forwarded-For and -Proto believed from `proxies` only."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        proxy_headers=True,
+        forwarded_allow_ips=proxies,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="off",
     )
 
 
@@ -46,19 +64,7 @@ def serve(host: str | None, port: int | None) -> None:
             public_url=settings.public_url,
             rate_limit=settings.serve_rate_limit,
         )
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host=host,
-                port=port,
-                proxy_headers=True,
-                forwarded_allow_ips=settings.serve_proxies,
-                log_config=None,  # ours (digest -v); no access log: paths hold tokens
-                access_log=False,
-                server_header=False,
-                lifespan="off",
-            )
-        )
+        server = uvicorn.Server(server_config(app, host, port, settings.serve_proxies))
         public = settings.public_url or "not set: emails carry no web links (DIGEST_PUBLIC_URL)"
         click.echo(f"serving on http://{host}:{port}; public address: {public}", err=True)
         server.run()
