@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from digest.models import Paper, Subscriber  # noqa: E402
+from digest.models import Feedback, Paper, Subscriber  # noqa: E402
 from digest.rank import MemoryEmbeddingCache, make_ranker  # noqa: E402
 from digest.rank.engine import Engine  # noqa: E402
 from digest.rank.text import content_words  # noqa: E402
@@ -43,6 +43,7 @@ from digest.sources.hf_api import parse_daily_papers  # noqa: E402
 DATA = ROOT.parent / "shared" / "data"
 LISTINGS = DATA / "arxiv-daily-listings"
 HF_DAYS = DATA / "hf-daily-papers-api" / "days"
+OAI = DATA / "arxiv-oai-pmh"
 # 2026-04-11 is Friday's list re-read on Saturday: the same papers, so it is not used.
 LISTING_DEV = ("2025-05-22", "2025-12-11")
 LISTING_TEST = ("2026-04-09", "2026-04-10")
@@ -167,6 +168,69 @@ def load_cases() -> tuple[list[Case], dict[str, Paper], dict[str, frozenset[str]
             split = "dev" if hf_day < HF_SPLIT else "test"
             cases.append(Case(f"hf {hf_day}", split, hf, cats))
     return cases, pool, cats
+
+
+# --- consecutive days for the simulated reader (see feedback_eval) ---------------------
+
+_OAI_NS = {"o": "http://www.openarchives.org/OAI/2.0/", "a": "http://arxiv.org/OAI/arXiv/"}
+
+
+def oai_records(path: Path) -> list[tuple[Paper, date, frozenset[str]]]:
+    """(paper, first-version date, categories) of every record of an OAI-PMH page."""
+    from lxml import etree
+
+    out = []
+    for meta in etree.parse(str(path)).iterfind(".//a:arXiv", _OAI_NS):
+        authors = tuple(
+            " ".join(
+                x
+                for x in (
+                    a.findtext("a:forenames", "", _OAI_NS),
+                    a.findtext("a:keyname", "", _OAI_NS),
+                )
+                if x
+            )
+            for a in meta.iterfind("a:authors/a:author", _OAI_NS)
+        )
+        paper = Paper(
+            title=" ".join(meta.findtext("a:title", "", _OAI_NS).split()),
+            abstract=" ".join(meta.findtext("a:abstract", "", _OAI_NS).split()),
+            arxiv_id=meta.findtext("a:id", "", _OAI_NS),
+            authors=authors,
+        )
+        created = date.fromisoformat(meta.findtext("a:created", "", _OAI_NS))
+        out.append((paper, created, frozenset(meta.findtext("a:categories", "", _OAI_NS).split())))
+    return out
+
+
+def oai_listing_days(path: Path, split: str) -> list[Case]:
+    """A harvest page cut into arXiv's daily listings: a weekday's submissions are one
+    listing, and Friday's, Saturday's and Sunday's are one (announced on Monday). Batches
+    of fewer than 40 papers (the stragglers before the first full day) are left out."""
+    by_day: dict[date, list[tuple[Paper, frozenset[str]]]] = {}
+    for paper, created, categories in oai_records(path):
+        day = created - timedelta(days=max(created.weekday() - 4, 0))
+        by_day.setdefault(day, []).append((paper, categories))
+    cases = []
+    for day, rows in sorted(by_day.items()):
+        if len(rows) >= 40:
+            cats = {p.key: c for p, c in rows}
+            papers = sorted({p.key: p for p, _ in rows}.values(), key=lambda p: p.key)
+            cases.append(Case(f"oai {day}", split, papers, cats))
+    return cases
+
+
+def oai_batches(path: Path, split: str, n: int) -> list[Case]:
+    """A harvest page cut into `n` batches of papers in submission order."""
+    rows = sorted(oai_records(path), key=lambda r: (r[1], r[0].key))
+    size = math.ceil(len(rows) / n)
+    cases = []
+    for start in range(0, len(rows), size):
+        batch = rows[start : start + size]
+        cats = {p.key: c for p, _, c in batch}
+        name = f"oai {batch[0][1]}..{batch[-1][1]}"
+        cases.append(Case(name, split, [p for p, _, _ in batch], cats))
+    return cases
 
 
 def subscribers_for(
@@ -474,6 +538,136 @@ def evaluate(methods: dict[str, Method], split: str) -> None:
                     )
 
 
+# --- the simulated reader: feedback day after day ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Days in the order a reader sees them; `scored` says which days count and `after`
+    how many days of feedback must come first for the summary."""
+
+    name: str
+    days: list[Case]
+    after: int
+    scored: str = ""  # only days whose name starts with this count ("" = all)
+
+
+def streams(split: str) -> list[Stream]:
+    cases, _, _ = load_cases()
+    hf = [c for c in cases if c.name.startswith("hf") and c.split == split]
+    listing = [c for c in cases if c.name.startswith("listing") and c.split == split]
+    # On a date, arXiv's listing comes out before that day's Hugging Face list fills up.
+    mixed = sorted(hf + listing, key=lambda c: (c.name.split()[1], c.name.startswith("hf")))
+    if split == "test":
+        return [
+            Stream(
+                "arXiv listing days 2016-01-28..02-12 (OAI-PMH, 12 in a row)",
+                oai_listing_days(OAI / "ListRecords_set-cs_chunk092.xml", split),
+                5,
+            ),
+            Stream(f"HF days 2026 ({len(hf)})", hf, 5),
+            Stream("2026 listing days, after the HF days of April 2026", mixed, 5, "listing"),
+        ]
+    return [
+        Stream(
+            "dev: 2007 cs submissions in 12 batches (OAI-PMH)",
+            oai_batches(OAI / "ListRecords_set-cs_chunk001.xml", split, 12),
+            5,
+        ),
+        Stream(
+            "dev: 1990-2007 cs submissions in 12 batches (OAI-PMH)",
+            oai_batches(OAI / "ListRecords_set-cs_chunk102.xml", split, 12),
+            5,
+        ),
+        Stream(f"dev: HF days 2025 ({len(hf)})", hf, 1),
+        Stream("dev: 2025 listing days among the 2025 HF days", mixed, 0, "listing"),
+    ]
+
+
+def readers(days: Sequence[Case]) -> list[str]:
+    """The categories with enough papers on some day to be scored."""
+    out: set[str] = set()
+    for case in days:
+        counts = Counter(c for p in case.papers for c in case.cats[p.key])
+        out |= {c for c, n in counts.items() if n >= MIN_RELEVANT and c in CATEGORY_NAMES}
+    return sorted(out)
+
+
+def simulate(ranker: Engine, stream: Stream, mode: str) -> list[list[float]]:
+    """nDCG@10 of every scored reader on every day (a list per day).
+
+    Each reader starts from its category's name as its topic. Every day it reads its top
+    10, says "more" to the papers of its category there and "less" to the first one that
+    is not; the next day's ranking uses all its feedback so far, as `feedback` ("learn"),
+    as `like` entries naming the "more" papers ("likes"), or not at all ("none").
+    """
+    cats = readers(stream.days)
+    given: dict[str, list[Feedback]] = {c: [] for c in cats}
+    named: dict[str, Paper] = {}
+    out = []
+    for case in stream.days:
+        subs = [
+            Subscriber(
+                f"topic:{c}",
+                topics=(CATEGORY_NAMES[c],),
+                like=tuple(f.paper_key for f in given[c] if f.verdict == "more")
+                if mode == "likes"
+                else (),
+            )
+            for c in cats
+        ]
+        history = sorted(named.values(), key=lambda p: p.key) if mode != "none" else []
+        feedback = {f"topic:{c}": given[c] for c in cats} if mode == "learn" else None
+        got = ranker.rank(
+            case.papers, subs, history=history, lift_thresholds=True, feedback=feedback
+        )
+        day: list[float] = []
+        by_key = {p.key: p for p in case.papers}
+        for c in cats:
+            keys = [r.paper.key for r in got[f"topic:{c}"]]
+            rel = {p.key for p in case.papers if c in case.cats[p.key]}
+            if len(rel) >= MIN_RELEVANT and case.name.startswith(stream.scored):
+                day.append(ndcg(keys, rel))
+            top = keys[:10]
+            verdicts = [(k, "more") for k in top if k in rel]
+            verdicts += [(k, "less") for k in top if k not in rel][:1]
+            for k, verdict in verdicts:
+                given[c].append(Feedback(k, verdict, by_key[k].title))  # type: ignore[arg-type]
+                named[k] = by_key[k]
+        out.append(day)
+    return out
+
+
+def feedback_eval(split: str, learning: dict[str, float] | None, kinds: Sequence[str]) -> None:
+    """The simulated reader over each stream: no feedback, feedback as likes, learned."""
+    from digest.rank.semantic import make_semantic
+
+    modes = ("none", "likes", "learn")
+    for kind in kinds:
+        ranker = make_semantic(CACHE, route=kind) if kind != "lexical" else make_ranker(kind)
+        assert isinstance(ranker, Engine)
+        if learning:
+            ranker.learning = replace(ranker.learning, **learning)
+        for stream in streams(split):
+            t = time.perf_counter()
+            runs = {m: simulate(ranker, stream, m) for m in modes}
+            spent = time.perf_counter() - t
+            print(
+                f"\n## {kind}: {stream.name}: {len(readers(stream.days))} readers ({spent:.0f} s)"
+            )
+            print(f"{'day':34} {'readers':>7} " + " ".join(f"{m:>7}" for m in modes))
+            for d, case in enumerate(stream.days):
+                n = len(runs["none"][d])
+                if n:
+                    cells = " ".join(f"{np.mean(runs[m][d]):7.3f}" for m in modes)
+                    print(f"{case.name:34} {n:>7} {cells}")
+            for label, first in ((f"after {stream.after} days", stream.after), ("all days", 0)):
+                rows = {m: [v for day in runs[m][first:] for v in day] for m in modes}
+                if rows["none"]:
+                    cells = " ".join(f"{np.mean(rows[m]):7.3f}" for m in modes)
+                    print(f"{label:34} {len(rows['none']):>7} {cells}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--split", default="test", choices=["dev", "test", "all"])
@@ -485,9 +679,22 @@ def main() -> None:
         help="embeddings kept between runs ('' for none)",
     )
     ap.add_argument("--fusion", help="JSON of Fusion fields to try, e.g. '{\"alpha\": 0.8}'")
+    ap.add_argument(
+        "--feedback",
+        action="store_true",
+        help="the simulated reader: nDCG@10 per day with no feedback, as likes, learned",
+    )
+    ap.add_argument("--learning", help="JSON of Learning fields to try, e.g. '{\"weight\": 3}'")
+    ap.add_argument("--kinds", nargs="*", default=["onnx"], help="routes for --feedback")
     args = ap.parse_args()
     global CACHE
     CACHE = DiskCache(Path(args.cache) if args.cache else None)
+    if args.feedback:
+        try:
+            feedback_eval(args.split, json.loads(args.learning or "{}"), args.kinds)
+        finally:
+            CACHE.save()
+        return
     methods: dict[str, Method] = {
         "random": m_random,
         "upvotes": m_upvotes,

@@ -14,8 +14,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from digest.errors import ConfigError
-from digest.models import Paper, RankedPaper, Subscriber
+from digest.models import Feedback, Paper, RankedPaper, Subscriber
 from digest.rank.engine import DEFAULT_MIN_SCORE, Engine
+from digest.rank.learn import hashed
 from digest.rank.lexical import LexicalIndex
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,11 @@ class Ranker(Protocol):
         history: Sequence[Paper] = (),
         eligible: Mapping[str, Collection[str]] | None = None,
         lift_thresholds: bool = False,
-    ) -> Mapping[str, list[RankedPaper]]: ...
+        feedback: Mapping[str, Sequence[Feedback]] | None = None,
+    ) -> Mapping[str, list[RankedPaper]]:
+        """Each subscriber's list, best first. `feedback`: their "more / less like this"
+        by email; the earlier papers it names come in `history`, as liked papers do."""
+        ...
 
 
 class LexicalModel:
@@ -82,6 +87,19 @@ class LexicalModel:
     def like_scores(self, day: object, liked: Sequence[Paper]) -> np.ndarray:
         assert isinstance(day, LexicalIndex)
         return day.like_scores(liked)
+
+    # Learning from feedback: TF-IDF vectors hashed into a small dense space.
+    def features(self, day: object) -> np.ndarray:
+        assert isinstance(day, LexicalIndex)
+        return hashed(day.vocab, day.tfidf)
+
+    def paper_features(self, day: object, papers: Sequence[Paper]) -> np.ndarray:
+        assert isinstance(day, LexicalIndex)
+        return hashed(day.vocab, day.vectorise(papers))
+
+    def phrase_features(self, day: object, phrases: Sequence[str]) -> np.ndarray:
+        assert isinstance(day, LexicalIndex)
+        return hashed(day.vocab, day.vectorise([Paper(title=p) for p in phrases]))
 
 
 KINDS = ("auto", "semantic", "lexical", "onnx", "static")

@@ -20,7 +20,8 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
-from digest.models import Paper, RankedPaper, Reason, Subscriber
+from digest.models import Feedback, Paper, RankedPaper, Reason, Subscriber
+from digest.rank.learn import LIKES, TOPIC, Interest, Learner, Learning, Signals
 from digest.rank.text import (
     LikeResolver,
     matches_phrase,
@@ -39,6 +40,11 @@ TOPIC_POWER = 8.0
 LIKE_POWER = 1.0
 # A why-line names a phrase or liked paper only when it carries at least this relevance.
 WHY_MIN = 0.25
+# Feedback is named in a why-line ("you liked <title>") when the interest's learned score
+# puts the paper at least this many standard deviations above the day's mean.
+WHY_LEARNED_Z = 1.0
+# ... and the paper stands out this much among the day's papers as like the one it names.
+WHY_SIMILAR_Z = 1.5
 BLOCK = 4096
 
 
@@ -52,6 +58,14 @@ class RelevanceModel(Protocol):
     def phrase_scores(self, day: object, phrases: Sequence[str]) -> np.ndarray: ...
 
     def like_scores(self, day: object, liked: Sequence[Paper]) -> np.ndarray: ...
+
+    # Features for learning from feedback (rows comparable by cosine): the day's papers,
+    # other papers, and topic phrases.
+    def features(self, day: object) -> np.ndarray: ...
+
+    def paper_features(self, day: object, papers: Sequence[Paper]) -> np.ndarray: ...
+
+    def phrase_features(self, day: object, phrases: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +81,8 @@ class _Items:
     sub_likes: list[list[int]]
     sub_excludes: list[list[int]]
     sub_authors: list[list[int]]
+    feedback: list[Paper]  # the papers any feedback names, sorted by key
+    sub_feedback: list[Signals]  # per profile: (index in `feedback`, "more"?)
     # Per distinct profile (the lists above are per profile too).
     has_profile: np.ndarray  # bool: topics or likes given
     weight: np.ndarray  # float32 popularity weight (1 without a profile)
@@ -113,8 +129,10 @@ class Engine:
         default_min_score: float = DEFAULT_MIN_SCORE,
         topic_power: float = TOPIC_POWER,
         like_power: float = LIKE_POWER,
+        learning: Learning | None = None,
     ) -> None:
         self.model = model
+        self.learning = learning or Learning()
         self.name = model.name
         self.default_min_score = getattr(model, "default_min_score", default_min_score)
         self.topic_power = topic_power
@@ -134,16 +152,28 @@ class Engine:
         history: Sequence[Paper] = (),
         eligible: Mapping[str, Collection[str]] | None = None,
         lift_thresholds: bool = False,
+        feedback: Mapping[str, Sequence[Feedback]] | None = None,
     ) -> RankedLists:
+        """`feedback`: each subscriber's "more / less like this", by email; the papers it
+        names must be in `history` (or among `papers`), others are ignored."""
         day = dedupe(papers)
         if not day or not subscribers:
             return RankedLists(self, None, subscribers, np.zeros(len(subscribers), np.int32))
+        earlier = dedupe(history)
         resolver = LikeResolver([*history, *day])
         index = {p.key: i for i, p in enumerate(day)}
+        fb_papers, signals = _signals(feedback, subscribers, [*earlier, *day])
         items, profile_of = _collect(
-            subscribers, resolver, eligible, index, self.default_min_score, lift_thresholds
+            subscribers,
+            resolver,
+            eligible,
+            index,
+            self.default_min_score,
+            lift_thresholds,
+            fb_papers,
+            signals,
         )
-        prepared = self.model.prepare(day, dedupe(history))
+        prepared = self.model.prepare(day, earlier)
         topic = self.model.phrase_scores(prepared, items.phrases)
         like = self.model.like_scores(prepared, items.likes)
         day_words = [words(" ".join((p.title, p.abstract, " ; ".join(p.ai_keywords)))) for p in day]
@@ -154,6 +184,7 @@ class Engine:
             if liked.key in index:
                 like_self[k, index[liked.key]] = 1.0
         pop = popularity_vector(day)
+        learner, orphan_rows = self._learn(prepared, items, index)
         ctx = _DayContext(
             day,
             index,
@@ -171,12 +202,64 @@ class Engine:
             sp.csr_matrix(excl),
             sp.csr_matrix(like_self),
             sp.csr_matrix(auth),
+            learner,
+            orphan_rows,
         )
         result = RankedLists(self, ctx, subscribers, profile_of)
         n_profiles = len(items.sub_phrases)
         for start in range(0, n_profiles, BLOCK):
             self._rank_block(ctx, start, min(start + BLOCK, n_profiles), lift_thresholds, result)
         return result
+
+    def _learn(
+        self, prepared: object, items: _Items, index: Mapping[str, int]
+    ) -> tuple[Learner | None, dict[int, np.ndarray]]:
+        """Fit every feedback profile's interests (see learn.py); None without feedback."""
+        profiles = [p for p, sig in enumerate(items.sub_feedback) if sig]
+        if not profiles:
+            return None, {}
+        model = self.model
+        learner = Learner(
+            self.learning,
+            model.features(prepared),
+            model.phrase_features(prepared, items.phrases),
+            model.paper_features(prepared, items.likes),
+            model.paper_features(prepared, items.feedback),
+            [index.get(p.key, -1) for p in items.feedback],
+        )
+        for p in profiles:
+            learner.add_profile(p, items.sub_phrases[p], items.sub_likes[p], items.sub_feedback[p])
+        # The "more" papers of a profile with neither topics nor likes are its liked papers.
+        orphans = sorted({f for its in learner.profiles.values() for it in its for f in it.orphans})
+        scores = model.like_scores(prepared, [items.feedback[f] for f in orphans])
+        return learner, {f: scores[r] for r, f in enumerate(orphans)}
+
+    def _interest_priors(self, ctx: _DayContext, interests: Sequence[Interest]) -> np.ndarray:
+        """(len(interests), N): each interest's own score (no feedback), clipped to 0..1."""
+        rows = []
+        for it in interests:
+            if it.kind == TOPIC:
+                rows.append(ctx.topic[it.item])
+            else:
+                parts = [*(ctx.like[k] for k in it.likes), *(ctx.orphans[f] for f in it.orphans)]
+                rows.append(np.mean(np.clip(parts, 0.0, 1.0), axis=0))
+        return np.clip(np.asarray(rows, dtype=np.float32), 0.0, 1.0)
+
+    def _learned_relevance(self, ctx: _DayContext, profile: int) -> np.ndarray:
+        """A feedback profile's relevance: its interests after learning, combined as
+        without feedback (power mean of the topics, the larger of that and the likes)."""
+        assert ctx.learner is not None
+        interests = ctx.learner.profiles[profile]
+        values = ctx.learner.blend(interests, self._interest_priors(ctx, interests))
+        topics = [r for r, it in enumerate(interests) if it.kind == TOPIC]
+        likes = [r for r, it in enumerate(interests) if it.kind == LIKES]
+        out = np.zeros(values.shape[1], dtype=np.float32)
+        if topics:
+            powered = _powered(values[topics], self.topic_power)
+            out = _root(powered.mean(axis=0, dtype=np.float32), self.topic_power)
+        if likes:
+            out = np.maximum(out, values[likes[0]])
+        return out
 
     def relevance(self, ctx: _DayContext, start: int, stop: int) -> np.ndarray:
         """(stop - start, N) relevance in 0..1 of profiles start..stop: the larger of the
@@ -207,6 +290,10 @@ class Engine:
         items = ctx.items
         rows = stop - start
         rel = self.relevance(ctx, start, stop)
+        learner = ctx.learner
+        fed = [p for p in range(start, stop) if p in learner.profiles] if learner else []
+        for p in fed:
+            rel[p - start] = self._learned_relevance(ctx, p)
         has_profile = items.has_profile[start:stop]
         if lift:
             passing = np.ones((rows, n), dtype=bool)
@@ -219,6 +306,12 @@ class Engine:
         for m, mask in ((ctx.m_excludes, ctx.excl_sparse), (ctx.m_likes, ctx.like_self_sparse)):
             er, ec = _hits(m[start:stop], mask)
             passing[er, ec] = False
+        # Papers a subscriber gave feedback on are not sent back.
+        if learner is not None:
+            for p in fed:
+                on_day = learner.day_index
+                gone = [on_day[f] for f, _ in items.sub_feedback[p] if on_day[f] >= 0]
+                passing[p - start, gone] = False
         if items.eligible_cols is not None:
             elig = np.zeros((len(items.eligible_cols), n), dtype=bool)
             for e, cols in enumerate(items.eligible_cols):
@@ -265,6 +358,12 @@ class Engine:
             reasons += [
                 Reason("author", items.authors[a]) for a in items.sub_authors[i] if ctx.auth[a, j]
             ]
+        if ctx.learner is not None and i in ctx.learner.profiles:
+            reasons += self._learned_why(ctx, ctx.learner, i, j)
+            upvotes = ctx.day[j].upvotes
+            if upvotes and (weight > 0 or not reasons):
+                reasons.append(Reason("upvotes", str(upvotes)))
+            return tuple(reasons)
         phrases = items.sub_phrases[i]
         if phrases:
             values = ctx.topic[phrases, j].tolist()
@@ -287,6 +386,57 @@ class Engine:
             reasons.append(Reason("upvotes", str(upvotes)))
         return tuple(reasons)
 
+    def _learned_why(self, ctx: _DayContext, learner: Learner, i: int, j: int) -> list[Reason]:
+        """The why of a feedback profile's paper: the topics it matches on its own (as
+        without feedback), "you liked <title>" naming the "more" paper most like it when
+        feedback lifted it, and the liked paper it is most like."""
+        items = ctx.items
+        interests = learner.profiles[i]
+        prior = self._interest_priors_at(ctx, interests, j)
+        reasons: list[Reason] = []
+        topics = sorted(
+            (
+                (v, items.phrases[it.item])
+                for v, it in zip(prior, interests, strict=True)
+                if it.kind == TOPIC
+            ),
+            key=lambda t: (-t[0], t[1]),
+        )
+        if topics:
+            floor = max(WHY_MIN, 0.8 * topics[0][0])
+            reasons += [Reason("topic", phrase) for v, phrase in topics[:3] if v >= floor]
+        values = [learner.value_at(it, p, j) for it, p in zip(interests, prior, strict=True)]
+        best = max(range(len(interests)), key=lambda r: (values[r], -r), default=None)
+        if best is not None and learner.learned_z(interests[best], j) >= WHY_LEARNED_Z:
+            f = learner.nearest_positive(interests[best], j, WHY_SIMILAR_Z)
+            if f is not None:
+                reasons.append(Reason("feedback", _short(items.feedback[f].title)))
+        for it in interests:
+            if it.kind != LIKES or not it.likes:
+                continue
+            v, k = min(
+                ((float(ctx.like[k, j]), k) for k in it.likes),
+                key=lambda t: (-t[0], items.likes[t[1]].key),
+            )
+            if v >= WHY_MIN:
+                reasons.append(Reason("like", _short(items.likes[k].title)))
+        return reasons
+
+    def _interest_priors_at(
+        self, ctx: _DayContext, interests: Sequence[Interest], j: int
+    ) -> list[float]:
+        out = []
+        for it in interests:
+            if it.kind == TOPIC:
+                out.append(float(ctx.topic[it.item, j]))
+            else:
+                parts = [
+                    *(ctx.like[k, j] for k in it.likes),
+                    *(ctx.orphans[f][j] for f in it.orphans),
+                ]
+                out.append(float(np.mean(np.clip(parts, 0.0, 1.0))))
+        return [min(max(v, 0.0), 1.0) for v in out]
+
 
 @dataclass(frozen=True, slots=True)
 class _DayContext:
@@ -306,6 +456,8 @@ class _DayContext:
     excl_sparse: sp.csr_matrix
     like_self_sparse: sp.csr_matrix
     auth_sparse: sp.csr_matrix
+    learner: Learner | None  # feedback profiles' fitted interests (None: no feedback)
+    orphans: dict[int, np.ndarray]  # like scores of a profile's "more" papers (no interest)
 
 
 class RankedLists(Mapping[str, list[RankedPaper]]):
@@ -385,6 +537,31 @@ def _short(title: str, limit: int = 80) -> str:
     return title if len(title) <= limit else f"{title[: limit - 1].rstrip()}…"
 
 
+def _signals(
+    feedback: Mapping[str, Sequence[Feedback]] | None,
+    subscribers: Sequence[Subscriber],
+    known: Sequence[Paper],
+) -> tuple[list[Paper], dict[str, Signals]]:
+    """The papers feedback names (those known here, sorted by key) and each subscriber's
+    signals on them. A later verdict on the same paper replaces an earlier one."""
+    if not feedback:
+        return [], {}
+    by_key = {p.key: p for p in known}
+    verdicts: dict[str, dict[str, bool]] = {}
+    for s in subscribers:
+        given = {f.paper_key: f.verdict == "more" for f in feedback.get(s.email, ())}
+        given = {k: v for k, v in given.items() if k in by_key}
+        if given:
+            verdicts[s.email] = given
+    keys = sorted({k for given in verdicts.values() for k in given})
+    position = {k: i for i, k in enumerate(keys)}
+    signals = {
+        email: tuple(sorted((position[k], more) for k, more in given.items()))
+        for email, given in verdicts.items()
+    }
+    return [by_key[k] for k in keys], signals
+
+
 def _collect(
     subscribers: Sequence[Subscriber],
     resolver: LikeResolver,
@@ -392,6 +569,8 @@ def _collect(
     index: Mapping[str, int],
     default_min_score: float,
     lift: bool,
+    feedback: list[Paper],
+    signals: Mapping[str, Signals],
 ) -> tuple[_Items, np.ndarray]:
     """Distinct items, distinct profiles and each subscriber's profile.
 
@@ -460,7 +639,8 @@ def _collect(
     elig_by_id: dict[int, int] = {}
     elig_by_set: dict[frozenset[str], int] = {}
     elig_alive: list[Collection[str]] = []
-    profiles: dict[tuple[int, int, int, int, bool, float, float, int, int], int] = {}
+    signal_ids: dict[Signals, int] = {(): 0}
+    profiles: dict[tuple[int, int, int, int, bool, float, float, int, int, int], int] = {}
     profile_of = np.empty(len(subscribers), dtype=np.int64)
     no_keys: tuple[str, ...] = ()
     for row, s in enumerate(subscribers):
@@ -476,7 +656,9 @@ def _collect(
         a = a_ids.get(s.authors)
         if a is None:
             a = intern(3, s.authors)
-        has = bool(s.topics or s.like)
+        sig = signals.get(s.email, ())
+        f = signal_ids.setdefault(sig, len(signal_ids))
+        has = bool(s.topics or s.like or any(more for _, more in sig))
         if has:
             weight = min(max(s.popularity, 0.0), 1.0)
             threshold = default_min_score if s.min_score is None else s.min_score
@@ -492,7 +674,7 @@ def _collect(
                     frozenset(keys), len(elig_by_set)
                 )
             eid = got
-        key = (t, lk, e, a, has, weight, threshold, s.max_papers, eid)
+        key = (t, lk, e, a, has, weight, threshold, s.max_papers, eid, f)
         p = profiles.get(key)
         if p is None:
             p = profiles[key] = len(profiles)
@@ -510,6 +692,7 @@ def _collect(
         else [np.array([index[k] for k in ks if k in index], dtype=np.int64) for ks in elig_by_set]
     )
     n = len(index)
+    by_signal = list(signal_ids)
     caps = [n if lift else max(k[7], 0) for k in keys_]
     items = _Items(
         list(phrases),
@@ -520,6 +703,8 @@ def _collect(
         [likes_[k[1]] for k in keys_],
         [lists[2][k[2]] for k in keys_],
         [lists[3][k[3]] for k in keys_],
+        feedback,
+        [by_signal[k[9]] for k in keys_],
         np.array([k[4] for k in keys_], dtype=bool),
         np.array([k[5] for k in keys_], dtype=np.float32),
         np.array([k[6] for k in keys_], dtype=np.float32),

@@ -202,6 +202,17 @@ class SemanticModel:
             return out
         return self._fuse(cos, lex, f.like_zero, f.like_full, alpha)
 
+    # Learning from feedback: the stored embeddings.
+    def features(self, day: object) -> np.ndarray:
+        assert isinstance(day, SemanticDay)
+        return day.vectors
+
+    def paper_features(self, day: object, papers: Sequence[Paper]) -> np.ndarray:
+        return self.embed_papers(papers)
+
+    def phrase_features(self, day: object, phrases: Sequence[str]) -> np.ndarray:
+        return self.embed_phrases(phrases)
+
     def _fuse(
         self, cos: np.ndarray, lex: np.ndarray, zero: float, full: float, alpha: float | None = None
     ) -> np.ndarray:

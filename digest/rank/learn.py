@@ -1,0 +1,275 @@
+"""Learning from feedback: a subscriber's "more / less like this" re-orders their interests.
+
+A subscriber's interests are each of their topic phrases, and their liked papers taken
+together. Every "more" or "less" is given to the interest it is closest to (for a
+subscriber with neither topics nor likes, the "more" papers are their liked papers, an
+interest of their own). Each interest that got
+feedback has its own L2-regularised logistic regression over the papers' features (the
+stored embedding; hashed TF-IDF on the lexical route), centred on the day's mean paper:
+
+  positives    the papers it was told "more" of,
+  pseudo       the interest itself: the topic phrase's vector, or each liked paper,
+  negatives    the papers it was told "less" of,
+  background   every paper of the day, as weak negatives (the unlabelled rest).
+
+The regression takes one Newton step from zero, which for this loss is a weighted
+least-squares fit. Its background half is the same for every subscriber, so it is
+computed and inverted once per day; a subscriber's own part is a few rows, solved with
+the Woodbury identity in O(k^2 d) for k labelled papers. Nothing is done per paper but
+scoring, one dot product per (interest, paper), as for any profile item.
+
+The learned score re-orders the interest's papers without changing how many it sends:
+
+  relevance = mean + spread * unit_sd(z(interest score) + gain * z(learned score))
+
+where mean and spread are those of the interest's own score over the day (so a threshold
+sends about as many papers as before), z standardises over the day, and the gain grows
+with the feedback: weight * n / (n + half), n = "more" count + less_count * "less" count.
+One interest's feedback never moves another's papers, so a strong interest cannot drown
+a second one. With no feedback nothing here runs and the ranking is exactly as before.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+# Feedback of one distinct profile: (index of the paper in the call's feedback papers,
+# True for "more"), sorted by index.
+Signals = tuple[tuple[int, bool], ...]
+
+TOPIC = 0
+LIKES = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Learning:
+    """Tuned on the dev days only (bench/rank_eval.py --feedback, RANKING.md)."""
+
+    weight: float = 2.0  # the learned score's gain once feedback is plentiful ...
+    half: float = 3.0  # ... and the feedback count at which it is half of that
+    less_count: float = 0.5  # a "less" counts this much in that feedback count
+    ridge: float = 1.0  # L2 penalty on the weights (not the intercept)
+    background: float = 10.0  # total weight of the day's papers as negatives
+    pseudo: float = 1.0  # weight of the topic phrase (or each liked paper) as a positive
+    less_weight: float = 1.0  # weight of each "less" paper as a negative
+    min_spread: float = 0.05  # floor of an interest's spread when mapping back to 0..1
+
+
+@dataclass(slots=True)
+class Interest:
+    """One interest of one profile that feedback re-orders."""
+
+    kind: int  # TOPIC or LIKES
+    item: int  # phrase index (TOPIC); -1 (LIKES)
+    likes: list[int]  # LIKES: like item indices (the profile's `like` entries)
+    orphans: list[int]  # LIKES: "more" papers of a profile with no other interest
+    positives: list[int]  # feedback indices of its "more" papers (orphans included)
+    negatives: list[int]  # feedback indices of its "less" papers
+    gain: float = 0.0  # 0: the interest's own score, unchanged
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    # Filled when the day is scored (for the "why"): the interest score's mean, sd and
+    # spread (the sd, floored), the learned score's mean and sd, and the blend's sd.
+    stats: tuple[float, ...] = ()
+
+
+class Learner:
+    """Every feedback profile's interests and fitted models for one day's papers."""
+
+    def __init__(
+        self,
+        settings: Learning,
+        day_features: np.ndarray,
+        phrase_features: np.ndarray,
+        like_features: np.ndarray,
+        feedback_features: np.ndarray,
+        feedback_day_index: Sequence[int],
+    ) -> None:
+        self.settings = settings
+        self.day_index = list(feedback_day_index)  # each feedback paper's day index, or -1
+        x = np.asarray(day_features, dtype=np.float64)
+        n, d = x.shape
+        self.dims = d
+        self.mean = x.mean(axis=0)
+        self.xc = _unit(x - self.mean)
+        self.xc32 = self.xc.astype(np.float32)
+        # The spread of any direction's similarities over the day, from one covariance.
+        self.xc_mean = self.xc.mean(axis=0)
+        self.xc_cov = np.cov(self.xc, rowvar=False, bias=True).reshape(d, d)
+        # Background half of the Newton system, shared by every profile today.
+        a = np.hstack([self.xc, np.ones((n, 1))])
+        each = settings.background / max(n, 1)
+        h0 = (each / 4.0) * (a.T @ a)
+        h0[np.arange(d), np.arange(d)] += settings.ridge
+        h0[d, d] += 1e-6
+        self._factor = sla.cho_factor(h0)
+        self._h0 = sla.cho_solve(self._factor, -(each / 2.0) * a.sum(axis=0))
+        # Every labelled row anyone uses: phrases, liked papers, feedback papers (centred).
+        self.phrases = self.centre(phrase_features)
+        self.likes = self.centre(like_features)
+        self.feedback = self.centre(feedback_features)
+        self._offsets = (0, len(self.phrases), len(self.phrases) + len(self.likes))
+        rows = np.vstack([self.phrases, self.likes, self.feedback])
+        self._rows = np.hstack([rows, np.ones((len(rows), 1))])
+        self._z = sla.cho_solve(self._factor, self._rows.T) if len(rows) else self._rows.T
+        self.profiles: dict[int, list[Interest]] = {}
+
+    def centre(self, v: np.ndarray) -> np.ndarray:
+        v = np.asarray(v, dtype=np.float64).reshape(-1, self.dims)
+        return _unit(v - self.mean) if len(v) else v
+
+    def add_profile(
+        self, profile: int, phrases: Sequence[int], likes: Sequence[int], signals: Signals
+    ) -> None:
+        """Assign each signal to an interest and fit the interests that got one."""
+        interests = [Interest(TOPIC, k, [], [], [], []) for k in phrases]
+        if likes:
+            interests.append(Interest(LIKES, -1, list(likes), [], [], []))
+        directions = [
+            self.phrases[it.item]
+            if it.kind == TOPIC
+            else _unit(self.likes[it.likes].sum(axis=0, keepdims=True))[0]
+            for it in interests
+        ]
+        affinity = self._affinity(np.array(directions).reshape(-1, self.dims), signals)
+        orphans: list[int] = []
+        for s, (f, more) in enumerate(signals):
+            if interests:
+                best = interests[int(np.argmax(affinity[:, s]))]
+                (best.positives if more else best.negatives).append(f)
+            elif more:
+                orphans.append(f)
+        if orphans:
+            interests.append(Interest(LIKES, -1, [], orphans, list(orphans), []))
+        for it in interests:
+            self._fit(it)
+        self.profiles[profile] = interests
+
+    def _affinity(self, directions: np.ndarray, signals: Signals) -> np.ndarray:
+        """(interests, signals): each signal paper's similarity to each interest, as a
+        z value over the day's papers' similarities to it."""
+        if not len(directions) or not signals:
+            return np.zeros((len(directions), len(signals)))
+        sims = directions @ self.feedback[[f for f, _ in signals]].T
+        return self._affinity_rows(directions, sims)
+
+    def _affinity_rows(self, directions: np.ndarray, sims: np.ndarray) -> np.ndarray:
+        """`sims` (similarities to each direction, one row or column per direction) as z
+        values over the day's papers' similarities to that direction."""
+        mean = directions @ self.xc_mean
+        sd = np.sqrt(np.maximum(np.einsum("id,de,ie->i", directions, self.xc_cov, directions), 0))
+        shape = (-1, 1) if sims.ndim == 2 else (-1,)
+        out: np.ndarray = (sims - mean.reshape(shape)) / np.maximum(sd, 1e-9).reshape(shape)
+        return out
+
+    def _fit(self, it: Interest) -> None:
+        s = self.settings
+        n = len(it.positives) + s.less_count * len(it.negatives)
+        if n <= 0:
+            return
+        phrase0, like0, fb0 = self._offsets
+        pseudo = [phrase0 + it.item] if it.kind == TOPIC else [like0 + k for k in it.likes]
+        rows = [*pseudo, *(fb0 + f for f in it.positives), *(fb0 + f for f in it.negatives)]
+        c = np.array(
+            [s.pseudo] * len(pseudo)
+            + [1.0] * len(it.positives)
+            + [s.less_weight] * len(it.negatives)
+        )
+        y = np.array([1.0] * (len(pseudo) + len(it.positives)) + [0.0] * len(it.negatives))
+        u, z = self._rows[rows], self._z[:, rows]
+        # One Newton step from zero: (H0 + U' D U) w = r0 + U' c (y - 1/2), D = c / 4,
+        # solved through the shared H0 (Woodbury).
+        v = self._h0 + z @ (c * (y - 0.5))
+        m = np.diag(4.0 / c) + u @ z
+        w = v - z @ np.linalg.solve(m, u @ v)
+        it.weights = w[: self.dims].astype(np.float32)
+        it.gain = s.weight * n / (n + s.half)
+
+    def blend(self, interests: Sequence[Interest], prior: np.ndarray) -> np.ndarray:
+        """(len(interests), N) relevance of each interest after feedback, from its own
+        score `prior`; records each interest's day statistics for `value_at`."""
+        out = np.array(prior, dtype=np.float32, copy=True)
+        learn = [i for i, it in enumerate(interests) if it.gain > 0]
+        if not learn:
+            return out
+        p = prior[learn].astype(np.float64)
+        weights = np.stack([interests[i].weights for i in learn])
+        score = (weights @ self.xc32.T).astype(np.float64)
+        pm, ps = p.mean(axis=1), p.std(axis=1)
+        sm, ss = score.mean(axis=1), score.std(axis=1)
+        gain = np.array([interests[i].gain for i in learn])
+        v = _standard(p, pm, ps) + gain[:, None] * _standard(score, sm, ss)
+        vs = v.std(axis=1)
+        spread = np.maximum(ps, self.settings.min_spread)
+        out[learn] = np.clip(pm[:, None] + spread[:, None] * _standard(v, 0.0, vs), 0.0, 1.0)
+        for r, i in enumerate(learn):
+            stats = (pm[r], ps[r], spread[r], sm[r], ss[r], vs[r])
+            interests[i].stats = tuple(float(x) for x in stats)
+        return out
+
+    def value_at(self, it: Interest, prior: float, j: int) -> float:
+        """The interest's relevance for day paper j, as `blend` gave it (from its stats)."""
+        if it.gain <= 0 or not it.stats:
+            return prior
+        pm, ps, spread, _, _, vs = it.stats
+        v = _z1(prior, pm, ps) + it.gain * self.learned_z(it, j)
+        return float(min(max(pm + spread * _z1(v, 0.0, vs), 0.0), 1.0))
+
+    def learned_z(self, it: Interest, j: int) -> float:
+        """How far above the day's mean the interest's learned score puts day paper j, in
+        standard deviations over the day (0 for an interest without feedback)."""
+        if it.gain <= 0 or not it.stats:
+            return 0.0
+        _, _, _, sm, ss, _ = it.stats
+        return _z1(float(self.xc32[j] @ it.weights), sm, ss)
+
+    def nearest_positive(self, it: Interest, j: int, min_z: float) -> int | None:
+        """The interest's "more" paper that day paper j is most like, if j stands out
+        among the day's papers as like it (by at least `min_z` standard deviations)."""
+        if not it.positives:
+            return None
+        rows = self.feedback[it.positives]
+        z = self._affinity_rows(rows, rows @ self.xc[j])
+        best = int(np.argmax(z))
+        return it.positives[best] if z[best] >= min_z else None
+
+
+def _standard(m: np.ndarray, mean: np.ndarray | float, sd: np.ndarray) -> np.ndarray:
+    mean_ = np.asarray(mean, dtype=np.float64)
+    mean_ = mean_[:, None] if mean_.ndim else mean_
+    sd_ = np.where(sd > 1e-12, sd, 1.0)[:, None]
+    out: np.ndarray = (m - mean_) / sd_
+    return out
+
+
+def _z1(x: float, mean: float, sd: float) -> float:
+    return (x - mean) / sd if sd > 1e-12 else 0.0
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    out: np.ndarray = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+    return out
+
+
+HASH_DIMS = 256
+
+
+def hashed(vocab: dict[str, int], tfidf: sp.csr_matrix, dims: int = HASH_DIMS) -> np.ndarray:
+    """Dense features of TF-IDF rows: each term added with a sign into one of `dims`
+    buckets chosen by a stable hash of the term (the lexical route's paper vectors)."""
+    terms = sorted(vocab, key=vocab.__getitem__)
+    codes = np.fromiter((zlib.crc32(t.encode()) for t in terms), dtype=np.int64, count=len(terms))
+    sign = np.where(codes & 1, 1.0, -1.0)
+    proj = sp.csr_matrix(
+        (sign, ((codes >> 1) % dims, np.arange(len(terms)))), shape=(dims, len(terms))
+    )
+    out: np.ndarray = np.asarray((proj @ tfidf.T).T.todense(), dtype=np.float32)
+    return out
+
+
+__all__ = ["HASH_DIMS", "LIKES", "TOPIC", "Interest", "Learner", "Learning", "Signals", "hashed"]
