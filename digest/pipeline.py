@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import os
 import signal
@@ -24,7 +23,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from digest import delivery
@@ -33,15 +31,7 @@ from digest.compose import Composer, sender_domain
 from digest.config import Settings, parse_clock
 from digest.delivery import Clock, Delivered, DeliveryOptions, DeliveryReport
 from digest.errors import ConfigError, SourceError
-from digest.models import (
-    Digest,
-    Feedback,
-    Paper,
-    RankedPaper,
-    Reason,
-    Subscriber,
-    key_for_reference,
-)
+from digest.models import Digest, Paper, RankedPaper, Reason, Subscriber, key_for_reference
 from digest.rank.filters import filter_by_categories
 from digest.render import render_message
 from digest.schedule import Schedule, decide
@@ -324,19 +314,17 @@ def rank_digests(
     candidates.eligible = filter_by_categories(subscribers, candidates.papers, candidates.eligible)
     history = _history_for_likes(store, subscribers, candidates.papers)
     # "More/less like this" from the email (digest serve): the papers it names join the
-    # history; a ranker without `feedback` takes each "more" as a `like` entry.
+    # history, and the ranker learns from it.
     feedback = store.feedback_for(emails)
     named = {f.paper_key for fs in feedback.values() for f in fs}
     named -= {p.key for p in (*candidates.papers, *history)}
     history += store.papers_by_key(sorted(named)) if named else []
-    takes_feedback = "feedback" in inspect.signature(app.ranker.rank).parameters
-    extra: dict[str, Any] = {"feedback": feedback} if takes_feedback else {}
-    if not takes_feedback:
-        subscribers = [
-            replace(s, like=s.like + _liked(feedback.get(s.email, ()))) for s in subscribers
-        ]
     ranked = app.ranker.rank(
-        candidates.papers, subscribers, history=history, eligible=candidates.eligible, **extra
+        candidates.papers,
+        subscribers,
+        history=history,
+        eligible=candidates.eligible,
+        feedback=feedback,
     )
     result = []
     for entry in due:
@@ -539,15 +527,6 @@ def _history_for_likes(
     present = {p.key for p in papers}
     wanted = {key_for_reference(like) for sub in subscribers for like in sub.like} - present
     return store.papers_by_key(sorted(wanted)) if wanted else []
-
-
-def _liked(feedback: Sequence[Feedback]) -> tuple[str, ...]:
-    """`like` entries naming the papers a subscriber asked for more of."""
-    return tuple(
-        f.title if f.paper_key.startswith("title:") else f.paper_key
-        for f in feedback
-        if f.verdict == "more"
-    )
 
 
 def _aware(moment: datetime) -> datetime:
