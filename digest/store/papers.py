@@ -101,8 +101,10 @@ def by_keys(conn: Connection, keys: Sequence[str]) -> list[Paper]:
 
 
 def seen_since(conn: Connection, since: datetime) -> list[Paper]:
+    """Papers first seen since then that a digest may offer (not arXiv revisions only)."""
     c = papers_table.c
-    query = sa.select(papers_table).where(c.first_seen_at >= since).order_by(c.id)
+    offered = sa.or_(c.announce.is_(None), c.announce.not_in(sorted(REVISIONS)))
+    query = sa.select(papers_table).where(c.first_seen_at >= since, offered).order_by(c.id)
     return [row_to_paper(r) for r in conn.execute(query)]
 
 
