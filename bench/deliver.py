@@ -6,18 +6,21 @@
 N distinct subscribers (topics drawn from the recorded papers' AI keywords and title
 phrases; some with liked papers, followed authors or a taste for popular papers) get
 their digests of the papers in `tests/fixtures/hf-daily-papers-api/days/` (183 papers,
-already fetched and indexed before the clock starts) through `digest.pipeline.plan` and
+stored before the clock starts) through `digest.pipeline.plan` and
 `digest.pipeline.deliver`: rank, plan into the outbox, claim, compose (render + MIME),
-send over the SMTP pool, record each outcome. The SMTP server is an aiosmtpd sink that
-accepts and discards, in subprocesses on 127.0.0.1 (as in bench/smtp_pool.py).
+send over the SMTP pool, record each outcome. The ranker is BM25 (`lexical`) by default:
+with `auto`, thousands of distinct topic phrases would each be embedded, which is
+ranking work, not delivery. The SMTP server is an aiosmtpd sink that accepts and
+discards, in subprocesses on 127.0.0.1 (as in bench/smtp_pool.py).
 
 Printed, all from this run: (a) raw aiosmtplib sending pre-built messages (a sample of
 the digests this run produced, so the same sizes) over `pool` reused connections; (b)
 paper-digest end to end (plan + compose + send + ledger); their ratio (b)/(a); the time
-per message of each stage; peak memory (max RSS). The stages overlap inside delivery
-(compose and the ledger run while other messages are on the wire), so they need not add
-up to the end-to-end time. SQLite (a temporary file) by default; `--database-url` names
-a PostgreSQL server, where a fresh schema is made and dropped.
+per message of each stage, summed over the delivery slots where they run side by side
+("slot: between sends" is a slot's time from one send's end to its next send's start:
+composing, waiting for its outcome's commit, claiming); memory: the peak and the
+resident size after planning and after delivering. SQLite (a temporary file) by default;
+`--database-url` names a PostgreSQL server, where a fresh schema is made and dropped.
 """
 
 from __future__ import annotations
@@ -247,10 +250,11 @@ def main() -> None:
                 smtp_port=port,
                 smtp_security="none",
                 smtp_pool_size=args.pool,
-                from_address=SENDER,
+                DIGEST_FROM=SENDER,
                 ranker=args.ranker,
                 delivery_batch=256,
                 public_url="https://digest.bench.example.org",
+                secret_key="bench-secret-key-0123456789",  # type: ignore[arg-type]
             )
             config = Config(ROOT / "bench" / "deliver.toml", tuple(subscribers), ())
             with open_app(settings, config) as app:
@@ -266,13 +270,14 @@ def main() -> None:
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 with watch.stage("plan (rank + outbox)"):
                     planned = plan(app, subscribers)
+                after_plan = peak_rss(), current_rss()
                 with watch.stage("deliver"):
                     report = asyncio.run(pipeline.deliver(app, lambda: NOW))
+                after_deliver = peak_rss(), current_rss()
                 wall = time.perf_counter() - wall0
                 cpu = time.process_time() - cpu0
                 ranker = app.ranker.name
         sent = report.count("sent")
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         sizes = [len(m.data) for m in sample]
         items = [
             OutgoingMessage(f"<raw{i}@bench>", m.sender, f"raw{i}@example.org", m.data)
@@ -314,7 +319,11 @@ def main() -> None:
     for name, seconds in watch.seconds.items():
         print(f"{name:<28}{seconds:>9.2f}{seconds / per * 1e3:>12.3f}")
     print(f"{'end to end':<28}{wall:>9.2f}{wall / per * 1e3:>12.3f}")
-    print(f"\npeak memory (max RSS): {peak / 2**20:.0f} MiB")
+    print(
+        f"\nmemory (MiB): peak {after_deliver[0]:.0f} (reached by the end of plan: "
+        f"{after_plan[0]:.0f}); resident after plan {after_plan[1]:.0f}, after deliver "
+        f"{after_deliver[1]:.0f}"
+    )
 
 
 def plan(app: App, subscribers: Sequence[Subscriber]) -> list[pipeline.SubscriberReport]:
@@ -322,6 +331,23 @@ def plan(app: App, subscribers: Sequence[Subscriber]) -> list[pipeline.Subscribe
     options = pipeline.RunOptions(force=True, fetch=False)
     due, others = pipeline.due_now(app, subscribers, NOW, options)
     return others + pipeline.plan(app, due, now=NOW)
+
+
+def peak_rss() -> float:
+    """MiB: the process's maximum resident set so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss() -> float:
+    """MiB resident now (Linux), else the peak."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return peak_rss()
 
 
 def _cycle(items: list[OutgoingMessage]) -> Iterator[OutgoingMessage]:
