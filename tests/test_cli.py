@@ -453,3 +453,36 @@ def test_json_logs_are_one_object_per_line(run: Run, clean_env: Path) -> None:
     planned = [e for e in events if e.get("event") == "planned"]
     assert planned and planned[0]["subscriber"] == "ada@example.org"
     assert all({"time", "level", "logger"} <= set(e) for e in events)
+
+
+def test_why_explains_a_subscribers_day(run: Run, clean_env: Path) -> None:
+    pages = pages_folder(clean_env, "004_056f41bc6489462d.txt")
+    config = write_config(clean_env, pages, TWO_SUBSCRIBERS)
+    assert run("send-now", "--config", str(config))[0] == 0
+    code, out, err = run("why", "ada@example.org", "--config", str(config))
+    assert code == 0, err
+    assert "schedule:  every day at 07:00 UTC" in out
+    assert " planned (" in out and "picked)" in out
+    assert "sent " in out and "topic: reinforcement learning" in out
+    code, out, _ = run("why", "ada@example.org", "--config", str(config), "--date", "2020-01-01")
+    assert code == 0 and "nothing was planned or skipped for that day yet" in out
+
+
+def test_check_passes_then_reports_a_source_outage(run: Run, clean_env: Path) -> None:
+    pages = pages_folder(clean_env, "004_056f41bc6489462d.txt")
+    config = write_config(clean_env, pages, TWO_SUBSCRIBERS)
+    code, out, err = run("check", "--config", str(config))
+    assert code == 0 and "ok: database" in out and err.count("error:") == 0, err
+    store = Store.open(f"sqlite:///{clean_env / 'digest.db'}")
+    try:
+        long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+        store.record_fetches([("hf-api https://example.org", 1, 1, 0, [])], long_ago)
+        later = datetime(2020, 1, 3, tzinfo=UTC)
+        store.record_fetches([("hf-api https://example.org", 0, 0, 1, ["HTTP 503"])], later)
+    finally:
+        store.close()
+    code, out, err = run("check", "--config", str(config))
+    assert code == 1
+    assert "error: source hf-api https://example.org: no successful fetch since 2020-01-01" in err
+    code, out, _ = run("status", "--config", str(config))
+    assert "hf-api https://example.org" in out and "next digest" in out
