@@ -71,6 +71,10 @@ def _escape(value: str) -> str:
     """HTML text or attribute value, in ASCII (characters beyond as references)."""
     if not value:
         return ""
+    if value.isascii() and not (
+        "&" in value or "<" in value or ">" in value or '"' in value or "'" in value
+    ):
+        return value  # most URLs and names: nothing to escape
     escaped = str(escape(value))
     return escaped if escaped.isascii() else _ascii(escaped)
 
@@ -132,7 +136,7 @@ class Pieces:
         column = self.tails[0]
         for k, index in enumerate(self.slots, start=1):
             value = values[index]
-            if column + len(value) > width and "\n" not in value:
+            if column + len(value) > width and " " in value and "\n" not in value:
                 value = wrap(value, column)
             out.append(value)
             newline = value.rfind("\n")
@@ -302,6 +306,7 @@ class Renderer:
         self.papers: _Lru = _Lru(cache_size)
         self.views: _Lru = _Lru(cache_size)
         self.whys: _Lru = _Lru(cache_size)
+        self.keys: _Lru = _Lru(cache_size)
         self.wrap = Wrapper(cache_size)
 
     # -- one digest --------------------------------------------------------------------
@@ -319,7 +324,7 @@ class Renderer:
                 why = words.why_text(words.reasons_of(ranked))
                 why = (why, _escape(why))
                 self.whys.remember(ranked.why, why)
-            links = paper_links.get(ranked.paper.key) if paper_links else None
+            links = paper_links.get(self._key(ranked.paper)) if paper_links else None
             more = words.clean(links.more) if links else ""
             less = words.clean(links.less) if links else ""
             shape = _SHAPES[bool(more), bool(less)]
@@ -337,6 +342,14 @@ class Renderer:
             frame_text.fill_text(text_values, self.wrap),
             frame_html.fill(html_values),
         )
+
+    def _key(self, paper: Paper) -> str:
+        """`paper.key`, remembered: it normalises the title every time it is read."""
+        key: str | None = self.keys.get(paper)
+        if key is None:
+            key = paper.key
+            self.keys.remember(paper, key)
+        return key
 
     # -- cached pieces -----------------------------------------------------------------
 
