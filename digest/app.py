@@ -58,7 +58,7 @@ def open_app(settings: Settings, config: Config) -> Iterator[App]:
         for i, spec in enumerate(config.sources, start=1)
     ]
     mailer = make_mailer(settings)
-    templates = make_environment(settings.templates_dir)
+    templates = make_environment(settings.templates_dir, postal_address=settings.postal_address)
     store = Store.open(settings.database_url)
     try:
         with HttpClient(

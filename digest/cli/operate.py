@@ -40,7 +40,7 @@ def check(config_path: Path | None, with_smtp: bool) -> None:
     settings, config = setup(config_path)
     click.echo(f"ok: config {config.path} ({len(config.subscribers)} subscribers)")
     try:
-        make_environment(settings.templates_dir)
+        make_environment(settings.templates_dir, postal_address=settings.postal_address)
         click.echo("ok: templates")
     except DigestError as exc:
         problems.append(str(exc))
