@@ -629,11 +629,11 @@ def simulate(ranker: Engine, stream: Stream, mode: str) -> list[list[float]]:
             if len(rel) >= MIN_RELEVANT and case.name.startswith(stream.scored):
                 day.append(ndcg(keys, rel))
             top = keys[:10]
-            verdicts = [(k, "more") for k in top if k in rel]
-            verdicts += [(k, "less") for k in top if k not in rel][:1]
-            for k, verdict in verdicts:
-                given[c].append(Feedback(k, verdict, by_key[k].title))  # type: ignore[arg-type]
-                named[k] = by_key[k]
+            more = [k for k in top if k in rel]
+            less = [k for k in top if k not in rel][:1]
+            given[c] += [Feedback(k, "more", by_key[k].title) for k in more]
+            given[c] += [Feedback(k, "less", by_key[k].title) for k in less]
+            named.update((k, by_key[k]) for k in (*more, *less))
         out.append(day)
     return out
 

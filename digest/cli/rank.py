@@ -8,7 +8,7 @@ Touches no database and sends nothing: for trying preferences and thresholds by 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,12 @@ import click
 
 from digest.config import find_config, load_config, load_settings
 from digest.errors import InputError, SourceError
-from digest.models import Paper, RankedPaper, Subscriber
+from digest.models import Feedback, Paper, RankedPaper, Subscriber
 from digest.rank import MemoryEmbeddingCache, make_ranker
+from digest.rank.text import LikeResolver
 from digest.sources import parse_saved_page
+
+VERDICTS = ("more", "less")
 
 
 def read_papers_jsonl(path: Path) -> list[Paper]:
@@ -75,6 +78,51 @@ def read_papers(path: Path) -> list[Paper]:
     return parse_saved_page(path)
 
 
+def read_feedback(
+    path: Path, emails: Collection[str], papers: Sequence[Paper]
+) -> dict[str, list[Feedback]]:
+    """Feedback from JSON Lines: `{"subscriber": EMAIL, "paper": ID, "verdict": "more" |
+    "less"}`, by subscriber. The paper (an arXiv id in any spelling, or a title) must be
+    one of `papers`; a later line on the same paper replaces an earlier one."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise SourceError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise SourceError(str(path), f"not UTF-8 text (byte {exc.start})") from None
+    resolver = LikeResolver(papers)
+    out: dict[str, list[Feedback]] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SourceError(str(path), f"not JSON: {exc.msg}", number) from exc
+        fields = ("subscriber", "paper", "verdict")
+        if not isinstance(record, dict) or not all(
+            isinstance(record.get(k), str) and record[k].strip() for k in fields
+        ):
+            raise SourceError(
+                str(path), 'needs "subscriber", "paper" and "verdict" (strings)', number
+            )
+        email, ident, verdict = (str(record[k]).strip() for k in fields)
+        if verdict not in VERDICTS:
+            raise SourceError(str(path), f'verdict {verdict!r}: use "more" or "less"', number)
+        if email not in emails:
+            raise SourceError(str(path), f"subscriber {email!r} is not in the config", number)
+        paper = resolver.resolve(ident)
+        if paper is None:
+            raise SourceError(
+                str(path), f"paper {ident!r} is in neither --papers nor --history", number
+            )
+        more = verdict == "more"
+        out.setdefault(email, []).append(
+            Feedback(paper.key, "more" if more else "less", paper.title)
+        )
+    return out
+
+
 def _load_subscribers(config: Path | None) -> tuple[Subscriber, ...]:
     path, is_example = find_config(config, load_settings())
     return tuple(load_config(path, is_example=is_example).subscribers)
@@ -112,6 +160,12 @@ def _lines(result: Mapping[str, list[RankedPaper]], fmt: str) -> Iterator[str]:
     help="Earlier papers, to find the subscribers' liked papers.",
 )
 @click.option(
+    "--feedback",
+    "feedback_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='Subscribers\' "more / less like this" (JSONL: subscriber, paper, verdict).',
+)
+@click.option(
     "--config",
     "config_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -134,6 +188,7 @@ def _lines(result: Mapping[str, list[RankedPaper]], fmt: str) -> Iterator[str]:
 def rank(
     papers_file: Path,
     history_file: Path | None,
+    feedback_file: Path | None,
     config_file: Path | None,
     top: int | None,
     show_all: bool,
@@ -142,17 +197,22 @@ def rank(
 ) -> None:
     """Rank a file of papers for every subscriber, without a database or sending mail.
 
-    Example: digest rank --papers today.jsonl --format table
+    Example: digest rank --papers today.jsonl --history earlier.jsonl --feedback fb.jsonl
     """
+    subscribers = _load_subscribers(config_file)
     try:
         papers = read_papers(papers_file)
         history: Sequence[Paper] = read_papers(history_file) if history_file else ()
+        feedback = (
+            read_feedback(feedback_file, {s.email for s in subscribers}, [*history, *papers])
+            if feedback_file
+            else None
+        )
     except SourceError as exc:
         raise InputError(str(exc)) from None
-    subscribers = _load_subscribers(config_file)
     chosen = make_ranker(ranker, MemoryEmbeddingCache())
     result: Mapping[str, list[RankedPaper]] = chosen.rank(
-        papers, subscribers, history=history, lift_thresholds=show_all
+        papers, subscribers, history=history, lift_thresholds=show_all, feedback=feedback
     )
     if top is not None:
         result = {k: v[:top] for k, v in result.items()}

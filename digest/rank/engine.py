@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -245,12 +245,18 @@ class Engine:
                 rows.append(np.mean(np.clip(parts, 0.0, 1.0), axis=0))
         return np.clip(np.asarray(rows, dtype=np.float32), 0.0, 1.0)
 
+    def _learned_rows(self, ctx: _DayContext, profile: int) -> tuple[np.ndarray, np.ndarray]:
+        """A feedback profile's interests after learning (see Learner.blend)."""
+        assert ctx.learner is not None
+        interests = ctx.learner.profiles[profile]
+        return ctx.learner.blend(interests, self._interest_priors(ctx, interests))
+
     def _learned_relevance(self, ctx: _DayContext, profile: int) -> np.ndarray:
         """A feedback profile's relevance: its interests after learning, combined as
         without feedback (power mean of the topics, the larger of that and the likes)."""
         assert ctx.learner is not None
         interests = ctx.learner.profiles[profile]
-        values = ctx.learner.blend(interests, self._interest_priors(ctx, interests))
+        values, _ = self._learned_rows(ctx, profile)
         topics = [r for r, it in enumerate(interests) if it.kind == TOPIC]
         likes = [r for r, it in enumerate(interests) if it.kind == LIKES]
         out = np.zeros(values.shape[1], dtype=np.float32)
@@ -392,6 +398,9 @@ class Engine:
         feedback lifted it, and the liked paper it is most like."""
         items = ctx.items
         interests = learner.profiles[i]
+        if ctx.why_rows[0] != i:
+            ctx.why_rows[:] = [i, *self._learned_rows(ctx, i)]
+        _, rows, z_learned = ctx.why_rows
         prior = self._interest_priors_at(ctx, interests, j)
         reasons: list[Reason] = []
         topics = sorted(
@@ -405,9 +414,9 @@ class Engine:
         if topics:
             floor = max(WHY_MIN, 0.8 * topics[0][0])
             reasons += [Reason("topic", phrase) for v, phrase in topics[:3] if v >= floor]
-        values = [learner.value_at(it, p, j) for it, p in zip(interests, prior, strict=True)]
+        values = rows[:, j].tolist()
         best = max(range(len(interests)), key=lambda r: (values[r], -r), default=None)
-        if best is not None and learner.learned_z(interests[best], j) >= WHY_LEARNED_Z:
+        if best is not None and z_learned[best, j] >= WHY_LEARNED_Z:
             f = learner.nearest_positive(interests[best], j, WHY_SIMILAR_Z)
             if f is not None:
                 reasons.append(Reason("feedback", _short(items.feedback[f].title)))
@@ -458,6 +467,8 @@ class _DayContext:
     auth_sparse: sp.csr_matrix
     learner: Learner | None  # feedback profiles' fitted interests (None: no feedback)
     orphans: dict[int, np.ndarray]  # like scores of a profile's "more" papers (no interest)
+    # The last feedback profile whose why-lines were asked for: [profile, rows, z].
+    why_rows: list[Any] = field(default_factory=lambda: [-1, None, None])
 
 
 class RankedLists(Mapping[str, list[RankedPaper]]):

@@ -18,15 +18,16 @@ computed and inverted once per day; a subscriber's own part is a few rows, solve
 the Woodbury identity in O(k^2 d) for k labelled papers. Nothing is done per paper but
 scoring, one dot product per (interest, paper), as for any profile item.
 
-The learned score re-orders the interest's papers without changing how many it sends:
+The learned score re-orders the interest's papers, by
 
-  relevance = mean + spread * unit_sd(z(interest score) + gain * z(learned score))
+  z(the interest's own score) + gain * z(learned score)
 
-where mean and spread are those of the interest's own score over the day (so a threshold
-sends about as many papers as before), z standardises over the day, and the gain grows
-with the feedback: weight * n / (n + half), n = "more" count + less_count * "less" count.
-One interest's feedback never moves another's papers, so a strong interest cannot drown
-a second one. With no feedback nothing here runs and the ranking is exactly as before.
+(z standardises over the day; the gain grows with the feedback: weight * n / (n + half),
+n = "more" count + less_count * "less" count), and the papers take the interest's own
+scores of the day in that new order. So an interest sends as many papers as before, at
+the same scores, only better chosen; and one interest's feedback cannot lift its papers
+above another interest's best, so a strong interest does not drown a second one. With
+no feedback nothing here runs and the ranking is exactly as before.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ import scipy.sparse as sp
 # Feedback of one distinct profile: (index of the paper in the call's feedback papers,
 # True for "more"), sorted by index.
 Signals = tuple[tuple[int, bool], ...]
+# Re-ordered scores are moved by at most this much, so that they have no ties.
+EVEN_OUT = 1e-3
 
 TOPIC = 0
 LIKES = 1
@@ -53,12 +56,11 @@ class Learning:
 
     weight: float = 2.0  # the learned score's gain once feedback is plentiful ...
     half: float = 3.0  # ... and the feedback count at which it is half of that
-    less_count: float = 0.5  # a "less" counts this much in that feedback count
+    less_count: float = 1.0  # a "less" counts this much in that feedback count
     ridge: float = 1.0  # L2 penalty on the weights (not the intercept)
     background: float = 10.0  # total weight of the day's papers as negatives
     pseudo: float = 1.0  # weight of the topic phrase (or each liked paper) as a positive
     less_weight: float = 1.0  # weight of each "less" paper as a negative
-    min_spread: float = 0.05  # floor of an interest's spread when mapping back to 0..1
 
 
 @dataclass(slots=True)
@@ -73,9 +75,6 @@ class Interest:
     negatives: list[int]  # feedback indices of its "less" papers
     gain: float = 0.0  # 0: the interest's own score, unchanged
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
-    # Filled when the day is scored (for the "why"): the interest score's mean, sd and
-    # spread (the sd, floored), the learned score's mean and sd, and the blend's sd.
-    stats: tuple[float, ...] = ()
 
 
 class Learner:
@@ -190,43 +189,38 @@ class Learner:
         it.weights = w[: self.dims].astype(np.float32)
         it.gain = s.weight * n / (n + s.half)
 
-    def blend(self, interests: Sequence[Interest], prior: np.ndarray) -> np.ndarray:
+    def blend(
+        self, interests: Sequence[Interest], prior: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(len(interests), N) relevance of each interest after feedback, from its own
-        score `prior`; records each interest's day statistics for `value_at`."""
+        score `prior`, and how far above the day's mean its learned score puts each paper
+        (in standard deviations; 0 for an interest without feedback).
+
+        The papers are re-ordered by z(prior) + gain * z(learned) and take the interest's
+        own scores in that order: the k-th paper gets the k-th best score of the day
+        (moved by at most EVEN_OUT, so that the new order has no ties). An interest
+        therefore sends as many papers, at the same scores, as without feedback."""
         out = np.array(prior, dtype=np.float32, copy=True)
+        z_learned = np.zeros(out.shape, dtype=np.float64)
         learn = [i for i, it in enumerate(interests) if it.gain > 0]
         if not learn:
-            return out
+            return out, z_learned
         p = prior[learn].astype(np.float64)
         weights = np.stack([interests[i].weights for i in learn])
         score = (weights @ self.xc32.T).astype(np.float64)
-        pm, ps = p.mean(axis=1), p.std(axis=1)
-        sm, ss = score.mean(axis=1), score.std(axis=1)
+        z = _standard(score, score.mean(axis=1), score.std(axis=1))
         gain = np.array([interests[i].gain for i in learn])
-        v = _standard(p, pm, ps) + gain[:, None] * _standard(score, sm, ss)
-        vs = v.std(axis=1)
-        spread = np.maximum(ps, self.settings.min_spread)
-        out[learn] = np.clip(pm[:, None] + spread[:, None] * _standard(v, 0.0, vs), 0.0, 1.0)
-        for r, i in enumerate(learn):
-            stats = (pm[r], ps[r], spread[r], sm[r], ss[r], vs[r])
-            interests[i].stats = tuple(float(x) for x in stats)
-        return out
-
-    def value_at(self, it: Interest, prior: float, j: int) -> float:
-        """The interest's relevance for day paper j, as `blend` gave it (from its stats)."""
-        if it.gain <= 0 or not it.stats:
-            return prior
-        pm, ps, spread, _, _, vs = it.stats
-        v = _z1(prior, pm, ps) + it.gain * self.learned_z(it, j)
-        return float(min(max(pm + spread * _z1(v, 0.0, vs), 0.0), 1.0))
-
-    def learned_z(self, it: Interest, j: int) -> float:
-        """How far above the day's mean the interest's learned score puts day paper j, in
-        standard deviations over the day (0 for an interest without feedback)."""
-        if it.gain <= 0 or not it.stats:
-            return 0.0
-        _, _, _, sm, ss, _ = it.stats
-        return _z1(float(self.xc32[j] @ it.weights), sm, ss)
+        v = _standard(p, p.mean(axis=1), p.std(axis=1)) + gain[:, None] * z
+        n = p.shape[1]
+        # Best first; equal blends keep the papers' order (sorted by key).
+        order = np.argsort(-v, axis=1, kind="stable")
+        ranked = -np.sort(-p, axis=1)
+        ramp = (n - np.arange(n)) / n
+        mapped = np.empty_like(p)
+        np.put_along_axis(mapped, order, (1.0 - EVEN_OUT) * ranked + EVEN_OUT * ramp, axis=1)
+        out[learn] = mapped
+        z_learned[learn] = z
+        return out, z_learned
 
     def nearest_positive(self, it: Interest, j: int, min_z: float) -> int | None:
         """The interest's "more" paper that day paper j is most like, if j stands out
@@ -247,16 +241,12 @@ def _standard(m: np.ndarray, mean: np.ndarray | float, sd: np.ndarray) -> np.nda
     return out
 
 
-def _z1(x: float, mean: float, sd: float) -> float:
-    return (x - mean) / sd if sd > 1e-12 else 0.0
-
-
 def _unit(m: np.ndarray) -> np.ndarray:
     out: np.ndarray = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
     return out
 
 
-HASH_DIMS = 256
+HASH_DIMS = 1024
 
 
 def hashed(vocab: dict[str, int], tfidf: sp.csr_matrix, dims: int = HASH_DIMS) -> np.ndarray:
