@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from digest.models import Paper, RankedPaper, Subscriber  # noqa: E402
+from digest.models import Feedback, Paper, RankedPaper, Subscriber  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "arxiv-daily-listings"
 PHRASES = [
@@ -109,10 +109,23 @@ def subscribers(n: int, pool: list[Paper]) -> list[Subscriber]:
     return subs
 
 
-def run(kind: str, n_subs: int, n_papers: int) -> dict[str, float]:
+def feedback_for(subs: list[Subscriber], pool: list[Paper]) -> dict[str, list[Feedback]]:
+    """Every subscriber's "more / less like this" on 10 earlier papers (7 more, 3 less)."""
+    rng = random.Random(2)
+    return {
+        s.email: [
+            Feedback(p.key, "more" if k < 7 else "less", p.title)
+            for k, p in enumerate(rng.sample(pool, 10))
+        ]
+        for s in subs
+    }
+
+
+def run(kind: str, n_subs: int, n_papers: int, with_feedback: bool = False) -> dict[str, float]:
     day = papers(n_papers)
     history = papers(n_papers + 300)[n_papers:]  # liked papers come from earlier days
     subs = subscribers(n_subs, history)
+    feedback = feedback_for(subs, history) if with_feedback else None
     result: Mapping[str, list[RankedPaper]]
     cold = 0.0
     if kind == "baseline":
@@ -136,7 +149,7 @@ def run(kind: str, n_subs: int, n_papers: int) -> dict[str, float]:
         cold = (time.perf_counter() - t) / n_papers
         ranker.rank(history, subs[:1])
         t = time.perf_counter()
-        result = ranker.rank(day, subs, history=history)
+        result = ranker.rank(day, subs, history=history, feedback=feedback)
         seconds = time.perf_counter() - t
     # What the pipeline then does: read every subscriber's list once.
     t = time.perf_counter()
@@ -152,13 +165,24 @@ def main() -> None:
     ap.add_argument("--papers", type=int, default=1_000)
     ap.add_argument("--child")
     ap.add_argument("--kinds", nargs="*", default=["baseline", "lexical", "static", "onnx"])
+    ap.add_argument(
+        "--feedback",
+        action="store_true",
+        help="also rank each route with every subscriber's feedback (10 papers each)",
+    )
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run(args.child, args.subscribers, args.papers)))
+        kind, _, fed = args.child.partition("+")
+        print(json.dumps(run(kind, args.subscribers, args.papers, bool(fed))))
         return
     print(f"{args.subscribers:,} subscribers x {args.papers:,} papers ({os.cpu_count()} cores)")
     base = None
-    for kind in args.kinds:
+    kinds = args.kinds
+    if args.feedback:
+        kinds = [
+            k for kind in kinds for k in (kind, f"{kind}+feedback") if k != "baseline+feedback"
+        ]
+    for kind in kinds:
         out = subprocess.run(
             [
                 sys.executable,
@@ -177,7 +201,7 @@ def main() -> None:
         r = json.loads(out.stdout.strip().splitlines()[-1])
         base = base or r["seconds"]
         print(
-            f"{kind:9} rank() {r['seconds']:6.2f} s ({r['seconds'] / base:4.2f}x baseline)  "
+            f"{kind:18} rank() {r['seconds']:6.2f} s ({r['seconds'] / base:4.2f}x baseline)  "
             f"+ reading every list {r['read']:5.2f} s  peak {r['peak_mb']:6.0f} MB  "
             f"papers sent {int(r['sent']):,}"
             + (f"  cold {1000 * r['cold']:.1f} ms/paper" if r["cold"] else "")

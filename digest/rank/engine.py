@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -184,7 +184,7 @@ class Engine:
             if liked.key in index:
                 like_self[k, index[liked.key]] = 1.0
         pop = popularity_vector(day)
-        learner, orphan_rows = self._learn(prepared, items, index)
+        learner, orphan_row, orphan_scores = self._learn(prepared, items, index)
         ctx = _DayContext(
             day,
             index,
@@ -203,7 +203,9 @@ class Engine:
             sp.csr_matrix(like_self),
             sp.csr_matrix(auth),
             learner,
-            orphan_rows,
+            orphan_row,
+            orphan_scores,
+            [p.key for p in items.likes] if learner is not None else [],
         )
         result = RankedLists(self, ctx, subscribers, profile_of)
         n_profiles = len(items.sub_phrases)
@@ -213,11 +215,12 @@ class Engine:
 
     def _learn(
         self, prepared: object, items: _Items, index: Mapping[str, int]
-    ) -> tuple[Learner | None, dict[int, np.ndarray]]:
-        """Fit every feedback profile's interests (see learn.py); None without feedback."""
+    ) -> tuple[Learner | None, dict[int, int], np.ndarray]:
+        """Every feedback profile's interests (see learn.py), and the like scores of the
+        "more" papers that are liked papers of their own (by feedback index)."""
         profiles = [p for p, sig in enumerate(items.sub_feedback) if sig]
         if not profiles:
-            return None, {}
+            return None, {}, np.zeros((0, 0), dtype=np.float32)
         model = self.model
         learner = Learner(
             self.learning,
@@ -232,40 +235,60 @@ class Engine:
         # The "more" papers of a profile with neither topics nor likes are its liked papers.
         orphans = sorted({f for its in learner.profiles.values() for it in its for f in it.orphans})
         scores = model.like_scores(prepared, [items.feedback[f] for f in orphans])
-        return learner, {f: scores[r] for r, f in enumerate(orphans)}
+        return learner, {f: r for r, f in enumerate(orphans)}, scores
 
     def _interest_priors(self, ctx: _DayContext, interests: Sequence[Interest]) -> np.ndarray:
-        """(len(interests), N): each interest's own score (no feedback), clipped to 0..1."""
-        rows = []
-        for it in interests:
-            if it.kind == TOPIC:
-                rows.append(ctx.topic[it.item])
-            else:
-                parts = [*(ctx.like[k] for k in it.likes), *(ctx.orphans[f] for f in it.orphans)]
-                rows.append(np.mean(np.clip(parts, 0.0, 1.0), axis=0))
-        return np.clip(np.asarray(rows, dtype=np.float32), 0.0, 1.0)
-
-    def _learned_rows(self, ctx: _DayContext, profile: int) -> tuple[np.ndarray, np.ndarray]:
-        """A feedback profile's interests after learning (see Learner.blend)."""
-        assert ctx.learner is not None
-        interests = ctx.learner.profiles[profile]
-        return ctx.learner.blend(interests, self._interest_priors(ctx, interests))
-
-    def _learned_relevance(self, ctx: _DayContext, profile: int) -> np.ndarray:
-        """A feedback profile's relevance: its interests after learning, combined as
-        without feedback (power mean of the topics, the larger of that and the likes)."""
-        assert ctx.learner is not None
-        interests = ctx.learner.profiles[profile]
-        values, _ = self._learned_rows(ctx, profile)
+        """(len(interests), N): each interest's own score without feedback, in 0..1 (a
+        topic's phrase score; the mean of the liked papers' scores)."""
+        out = np.empty((len(interests), len(ctx.day)), dtype=np.float32)
         topics = [r for r, it in enumerate(interests) if it.kind == TOPIC]
+        out[topics] = ctx.topic[[interests[r].item for r in topics]]
         likes = [r for r, it in enumerate(interests) if it.kind == LIKES]
-        out = np.zeros(values.shape[1], dtype=np.float32)
-        if topics:
-            powered = _powered(values[topics], self.topic_power)
-            out = _root(powered.mean(axis=0, dtype=np.float32), self.topic_power)
         if likes:
-            out = np.maximum(out, values[likes[0]])
-        return out
+            # The mean over each interest's liked papers, as one sparse product.
+            members = [
+                [
+                    *interests[r].likes,
+                    *(len(ctx.like) + ctx.orphan_row[f] for f in interests[r].orphans),
+                ]
+                for r in likes
+            ]
+            table = np.vstack([ctx.like, ctx.orphan_scores]) if len(ctx.orphan_scores) else ctx.like
+            m = _membership(members, len(table), normalise=True)
+            out[likes] = np.asarray(m @ np.clip(table, 0.0, 1.0), dtype=np.float32)
+        clipped: np.ndarray = np.clip(out, 0.0, 1.0)
+        return clipped
+
+    def _learned_relevance(
+        self, ctx: _DayContext, fed: Sequence[int]
+    ) -> tuple[np.ndarray, list[tuple[int, int]], np.ndarray, np.ndarray]:
+        """Feedback profiles' relevance (len(fed), N): their interests after learning,
+        combined as without feedback (the power mean of the topics; the larger of that
+        and the likes). Also each profile's slice of the interest rows, the rows' values
+        and how far the learned score puts each paper above the day's mean (for the why)."""
+        learner = ctx.learner
+        assert learner is not None
+        interests = [it for p in fed for it in learner.profiles[p]]
+        spans: list[tuple[int, int]] = []
+        for p in fed:
+            start = spans[-1][1] if spans else 0
+            spans.append((start, start + len(learner.profiles[p])))
+        gains = np.array([learner.gain(it) for it in interests], dtype=np.float64)
+        values, z = learner.blend(
+            learner.fit(interests), gains, self._interest_priors(ctx, interests)
+        )
+        topic_rows = [[r for r in range(a, b) if interests[r].kind == TOPIC] for a, b in spans]
+        n = len(ctx.day)
+        out = np.zeros((len(fed), n), dtype=np.float32)
+        member = _membership(topic_rows, len(interests), normalise=True)
+        pm = _power_mean(_powered(values, self.topic_power), member, self.topic_power, n)
+        if pm is not None:
+            out = pm
+        for r, (a, b) in enumerate(spans):
+            for i in range(a, b):
+                if interests[i].kind == LIKES:
+                    np.maximum(out[r], values[i], out=out[r])
+        return out, spans, values, z
 
     def relevance(self, ctx: _DayContext, start: int, stop: int) -> np.ndarray:
         """(stop - start, N) relevance in 0..1 of profiles start..stop: the larger of the
@@ -298,8 +321,9 @@ class Engine:
         rel = self.relevance(ctx, start, stop)
         learner = ctx.learner
         fed = [p for p in range(start, stop) if p in learner.profiles] if learner else []
-        for p in fed:
-            rel[p - start] = self._learned_relevance(ctx, p)
+        if fed:
+            fed_rel, spans, fed_values, fed_z = self._learned_relevance(ctx, fed)
+            rel[[p - start for p in fed]] = fed_rel
         has_profile = items.has_profile[start:stop]
         if lift:
             passing = np.ones((rows, n), dtype=bool)
@@ -345,6 +369,11 @@ class Engine:
         # The list is the leading run of kept papers (sorted, so the first miss ends it).
         counts = np.cumprod(keep, axis=1).sum(axis=1)
         width = int(counts.max()) if len(counts) else 0
+        # For the why-lines of feedback profiles: their interests at the papers they get.
+        for r, p in enumerate(fed):
+            cols = top[p - start, : counts[p - start]]
+            a, b = spans[r]
+            ctx.why[p] = (cols.tolist(), fed_values[a:b, cols], fed_z[a:b, cols])
         result.add_block(
             start,
             stop,
@@ -398,9 +427,8 @@ class Engine:
         feedback lifted it, and the liked paper it is most like."""
         items = ctx.items
         interests = learner.profiles[i]
-        if ctx.why_rows[0] != i:
-            ctx.why_rows[:] = [i, *self._learned_rows(ctx, i)]
-        _, rows, z_learned = ctx.why_rows
+        cols, rows, z_learned = ctx.why[i]
+        c = cols.index(j)
         prior = self._interest_priors_at(ctx, interests, j)
         reasons: list[Reason] = []
         topics = sorted(
@@ -414,9 +442,9 @@ class Engine:
         if topics:
             floor = max(WHY_MIN, 0.8 * topics[0][0])
             reasons += [Reason("topic", phrase) for v, phrase in topics[:3] if v >= floor]
-        values = rows[:, j].tolist()
+        values = rows[:, c].tolist()
         best = max(range(len(interests)), key=lambda r: (values[r], -r), default=None)
-        if best is not None and z_learned[best, j] >= WHY_LEARNED_Z:
+        if best is not None and z_learned[best, c] >= WHY_LEARNED_Z:
             f = learner.nearest_positive(interests[best], j, WHY_SIMILAR_Z)
             if f is not None:
                 reasons.append(Reason("feedback", _short(items.feedback[f].title)))
@@ -425,7 +453,7 @@ class Engine:
                 continue
             v, k = min(
                 ((float(ctx.like[k, j]), k) for k in it.likes),
-                key=lambda t: (-t[0], items.likes[t[1]].key),
+                key=lambda t: (-t[0], ctx.like_keys[t[1]]),
             )
             if v >= WHY_MIN:
                 reasons.append(Reason("like", _short(items.likes[k].title)))
@@ -441,7 +469,7 @@ class Engine:
             else:
                 parts = [
                     *(ctx.like[k, j] for k in it.likes),
-                    *(ctx.orphans[f][j] for f in it.orphans),
+                    *(ctx.orphan_scores[ctx.orphan_row[f], j] for f in it.orphans),
                 ]
                 out.append(float(np.mean(np.clip(parts, 0.0, 1.0))))
         return [min(max(v, 0.0), 1.0) for v in out]
@@ -466,9 +494,13 @@ class _DayContext:
     like_self_sparse: sp.csr_matrix
     auth_sparse: sp.csr_matrix
     learner: Learner | None  # feedback profiles' fitted interests (None: no feedback)
-    orphans: dict[int, np.ndarray]  # like scores of a profile's "more" papers (no interest)
-    # The last feedback profile whose why-lines were asked for: [profile, rows, z].
-    why_rows: list[Any] = field(default_factory=lambda: [-1, None, None])
+    # Like scores of the "more" papers that are a profile's liked papers (no interest):
+    # the row of each (by feedback index), and the rows.
+    orphan_row: dict[int, int]
+    orphan_scores: np.ndarray
+    like_keys: list[str]  # the liked papers' keys (with feedback only)
+    # Feedback profiles' interests at the papers they get: (paper indices, values, z).
+    why: dict[int, tuple[list[int], np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 class RankedLists(Mapping[str, list[RankedPaper]]):

@@ -45,6 +45,7 @@ import scipy.sparse as sp
 Signals = tuple[tuple[int, bool], ...]
 # Re-ordered scores are moved by at most this much, so that they have no ties.
 EVEN_OUT = 1e-3
+FIT_BATCH = 512  # interests fitted together (memory: FIT_BATCH x rows x dims floats)
 
 TOPIC = 0
 LIKES = 1
@@ -65,20 +66,18 @@ class Learning:
 
 @dataclass(slots=True)
 class Interest:
-    """One interest of one profile that feedback re-orders."""
+    """One interest of one profile, and the feedback given to it."""
 
     kind: int  # TOPIC or LIKES
     item: int  # phrase index (TOPIC); -1 (LIKES)
     likes: list[int]  # LIKES: like item indices (the profile's `like` entries)
     orphans: list[int]  # LIKES: "more" papers of a profile with no other interest
-    positives: list[int]  # feedback indices of its "more" papers (orphans included)
-    negatives: list[int]  # feedback indices of its "less" papers
-    gain: float = 0.0  # 0: the interest's own score, unchanged
-    weights: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    positives: list[int] = field(default_factory=list)  # feedback indices, "more"
+    negatives: list[int] = field(default_factory=list)  # feedback indices, "less"
 
 
 class Learner:
-    """Every feedback profile's interests and fitted models for one day's papers."""
+    """Every feedback profile's interests, and their models, for one day's papers."""
 
     def __init__(
         self,
@@ -97,120 +96,124 @@ class Learner:
         self.mean = x.mean(axis=0)
         self.xc = _unit(x - self.mean)
         self.xc32 = self.xc.astype(np.float32)
-        # The spread of any direction's similarities over the day, from one covariance.
-        self.xc_mean = self.xc.mean(axis=0)
-        self.xc_cov = np.cov(self.xc, rowvar=False, bias=True).reshape(d, d)
         # Background half of the Newton system, shared by every profile today.
         a = np.hstack([self.xc, np.ones((n, 1))])
         each = settings.background / max(n, 1)
         h0 = (each / 4.0) * (a.T @ a)
         h0[np.arange(d), np.arange(d)] += settings.ridge
         h0[d, d] += 1e-6
-        self._factor = sla.cho_factor(h0)
-        self._h0 = sla.cho_solve(self._factor, -(each / 2.0) * a.sum(axis=0))
-        # Every labelled row anyone uses: phrases, liked papers, feedback papers (centred).
+        factor = sla.cho_factor(h0)
+        self._h0 = sla.cho_solve(factor, -(each / 2.0) * a.sum(axis=0))
+        # Every labelled row anyone uses: phrases, liked papers, feedback papers (centred),
+        # its H0-solved column (Woodbury), and the mean and sd over the day's papers of
+        # their similarity to it (similarities become z values: how much a paper stands
+        # out as like it).
         self.phrases = self.centre(phrase_features)
         self.likes = self.centre(like_features)
         self.feedback = self.centre(feedback_features)
         self._offsets = (0, len(self.phrases), len(self.phrases) + len(self.likes))
         rows = np.vstack([self.phrases, self.likes, self.feedback])
         self._rows = np.hstack([rows, np.ones((len(rows), 1))])
-        self._z = sla.cho_solve(self._factor, self._rows.T) if len(rows) else self._rows.T
+        self._z = sla.cho_solve(factor, self._rows.T) if len(rows) else self._rows.T
+        self._xc_mean = self.xc.mean(axis=0)
+        self._xc_cov = np.cov(self.xc, rowvar=False, bias=True).reshape(d, d)
+        self._row_mean, self._row_sd = self._spread(rows)
         self.profiles: dict[int, list[Interest]] = {}
 
     def centre(self, v: np.ndarray) -> np.ndarray:
         v = np.asarray(v, dtype=np.float64).reshape(-1, self.dims)
         return _unit(v - self.mean) if len(v) else v
 
+    def _spread(self, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and sd over the day's papers of their similarity to each direction."""
+        mean = directions @ self._xc_mean
+        var = ((directions @ self._xc_cov) * directions).sum(axis=1)
+        return mean, np.maximum(np.sqrt(np.maximum(var, 0.0)), 1e-9)
+
     def add_profile(
         self, profile: int, phrases: Sequence[int], likes: Sequence[int], signals: Signals
     ) -> None:
-        """Assign each signal to an interest and fit the interests that got one."""
-        interests = [Interest(TOPIC, k, [], [], [], []) for k in phrases]
+        """Give each signal to the interest its paper stands out most as like."""
+        interests = [Interest(TOPIC, k, [], []) for k in phrases]
+        mean, sd = self._row_mean[list(phrases)], self._row_sd[list(phrases)]
+        directions = self.phrases[list(phrases)]
         if likes:
-            interests.append(Interest(LIKES, -1, list(likes), [], [], []))
-        directions = [
-            self.phrases[it.item]
-            if it.kind == TOPIC
-            else _unit(self.likes[it.likes].sum(axis=0, keepdims=True))[0]
-            for it in interests
-        ]
-        affinity = self._affinity(np.array(directions).reshape(-1, self.dims), signals)
-        orphans: list[int] = []
-        for s, (f, more) in enumerate(signals):
-            if interests:
-                best = interests[int(np.argmax(affinity[:, s]))]
-                (best.positives if more else best.negatives).append(f)
-            elif more:
-                orphans.append(f)
-        if orphans:
-            interests.append(Interest(LIKES, -1, [], orphans, list(orphans), []))
-        for it in interests:
-            self._fit(it)
+            interests.append(Interest(LIKES, -1, list(likes), []))
+            taste = _unit(self.likes[list(likes)].sum(axis=0, keepdims=True))
+            taste_mean, taste_sd = self._spread(taste)
+            directions = np.vstack([directions, taste])
+            mean, sd = np.r_[mean, taste_mean], np.r_[sd, taste_sd]
+        if interests:
+            sims = directions @ self.feedback[[f for f, _ in signals]].T
+            best = np.argmax((sims - mean[:, None]) / sd[:, None], axis=0).tolist()
+            for (f, more), k in zip(signals, best, strict=True):
+                (interests[k].positives if more else interests[k].negatives).append(f)
+        else:
+            orphans = [f for f, more in signals if more]
+            if orphans:
+                interests.append(Interest(LIKES, -1, [], orphans, list(orphans)))
         self.profiles[profile] = interests
 
-    def _affinity(self, directions: np.ndarray, signals: Signals) -> np.ndarray:
-        """(interests, signals): each signal paper's similarity to each interest, as a
-        z value over the day's papers' similarities to it."""
-        if not len(directions) or not signals:
-            return np.zeros((len(directions), len(signals)))
-        sims = directions @ self.feedback[[f for f, _ in signals]].T
-        return self._affinity_rows(directions, sims)
-
-    def _affinity_rows(self, directions: np.ndarray, sims: np.ndarray) -> np.ndarray:
-        """`sims` (similarities to each direction, one row or column per direction) as z
-        values over the day's papers' similarities to that direction."""
-        mean = directions @ self.xc_mean
-        sd = np.sqrt(np.maximum(np.einsum("id,de,ie->i", directions, self.xc_cov, directions), 0))
-        shape = (-1, 1) if sims.ndim == 2 else (-1,)
-        out: np.ndarray = (sims - mean.reshape(shape)) / np.maximum(sd, 1e-9).reshape(shape)
-        return out
-
-    def _fit(self, it: Interest) -> None:
+    def gain(self, it: Interest) -> float:
         s = self.settings
         n = len(it.positives) + s.less_count * len(it.negatives)
-        if n <= 0:
-            return
+        return s.weight * n / (n + s.half) if n > 0 else 0.0
+
+    def fit(self, interests: Sequence[Interest]) -> np.ndarray:
+        """(len(interests), d) weights of each interest's model (zeros without feedback).
+
+        One Newton step from zero: (H0 + U' D U) w = r0 + U' c (y - 1/2), D = c / 4, for
+        the interest's labelled rows U (weights c, labels y), solved through the shared H0
+        with the Woodbury identity; interests with as many rows are solved together."""
+        s = self.settings
+        out = np.zeros((len(interests), self.dims), dtype=np.float32)
         phrase0, like0, fb0 = self._offsets
-        pseudo = [phrase0 + it.item] if it.kind == TOPIC else [like0 + k for k in it.likes]
-        rows = [*pseudo, *(fb0 + f for f in it.positives), *(fb0 + f for f in it.negatives)]
-        c = np.array(
-            [s.pseudo] * len(pseudo)
-            + [1.0] * len(it.positives)
-            + [s.less_weight] * len(it.negatives)
-        )
-        y = np.array([1.0] * (len(pseudo) + len(it.positives)) + [0.0] * len(it.negatives))
-        u, z = self._rows[rows], self._z[:, rows]
-        # One Newton step from zero: (H0 + U' D U) w = r0 + U' c (y - 1/2), D = c / 4,
-        # solved through the shared H0 (Woodbury).
-        v = self._h0 + z @ (c * (y - 0.5))
-        m = np.diag(4.0 / c) + u @ z
-        w = v - z @ np.linalg.solve(m, u @ v)
-        it.weights = w[: self.dims].astype(np.float32)
-        it.gain = s.weight * n / (n + s.half)
+        groups: dict[int, list[tuple[int, list[int], list[float], list[float]]]] = {}
+        for i, it in enumerate(interests):
+            if self.gain(it) <= 0:
+                continue
+            pseudo = [phrase0 + it.item] if it.kind == TOPIC else [like0 + k for k in it.likes]
+            rows = [*pseudo, *(fb0 + f for f in it.positives), *(fb0 + f for f in it.negatives)]
+            c = [s.pseudo] * len(pseudo) + [1.0] * len(it.positives)
+            c += [s.less_weight] * len(it.negatives)
+            y = [1.0] * (len(pseudo) + len(it.positives)) + [0.0] * len(it.negatives)
+            groups.setdefault(len(rows), []).append((i, rows, c, y))
+        for k, group in groups.items():
+            for start in range(0, len(group), FIT_BATCH):
+                part = group[start : start + FIT_BATCH]
+                index = np.array([g[1] for g in part])
+                weight = np.array([g[2] for g in part])
+                e = weight * (np.array([g[3] for g in part]) - 0.5)
+                u = self._rows[index]  # (B, k, d + 1)
+                z = self._z[:, index].transpose(1, 0, 2)  # (B, d + 1, k)
+                v = self._h0[None, :] + np.einsum("bdk,bk->bd", z, e)
+                m = u @ z
+                m[:, np.arange(k), np.arange(k)] += 4.0 / weight
+                t = np.einsum("bkd,bd->bk", u, v)
+                w = v - np.einsum("bdk,bk->bd", z, np.linalg.solve(m, t[..., None])[..., 0])
+                out[[g[0] for g in part]] = w[:, : self.dims]
+        return out
 
     def blend(
-        self, interests: Sequence[Interest], prior: np.ndarray
+        self, weights: np.ndarray, gains: np.ndarray, prior: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(len(interests), N) relevance of each interest after feedback, from its own
-        score `prior`, and how far above the day's mean its learned score puts each paper
-        (in standard deviations; 0 for an interest without feedback).
+        """(interests, N) relevance of each interest after feedback, from its own score
+        `prior`, and how far above the day's mean its learned score puts each paper (in
+        standard deviations; 0 for an interest without feedback).
 
         The papers are re-ordered by z(prior) + gain * z(learned) and take the interest's
         own scores in that order: the k-th paper gets the k-th best score of the day
         (moved by at most EVEN_OUT, so that the new order has no ties). An interest
         therefore sends as many papers, at the same scores, as without feedback."""
         out = np.array(prior, dtype=np.float32, copy=True)
-        z_learned = np.zeros(out.shape, dtype=np.float64)
-        learn = [i for i, it in enumerate(interests) if it.gain > 0]
-        if not learn:
+        z_learned = np.zeros(out.shape, dtype=np.float32)
+        learn = np.flatnonzero(gains > 0)
+        if not len(learn):
             return out, z_learned
         p = prior[learn].astype(np.float64)
-        weights = np.stack([interests[i].weights for i in learn])
-        score = (weights @ self.xc32.T).astype(np.float64)
+        score = (weights[learn] @ self.xc32.T).astype(np.float64)
         z = _standard(score, score.mean(axis=1), score.std(axis=1))
-        gain = np.array([interests[i].gain for i in learn])
-        v = _standard(p, p.mean(axis=1), p.std(axis=1)) + gain[:, None] * z
+        v = _standard(p, p.mean(axis=1), p.std(axis=1)) + gains[learn][:, None] * z
         n = p.shape[1]
         # Best first; equal blends keep the papers' order (sorted by key).
         order = np.argsort(-v, axis=1, kind="stable")
@@ -227,8 +230,9 @@ class Learner:
         among the day's papers as like it (by at least `min_z` standard deviations)."""
         if not it.positives:
             return None
-        rows = self.feedback[it.positives]
-        z = self._affinity_rows(rows, rows @ self.xc[j])
+        rows = [self._offsets[2] + f for f in it.positives]
+        sims = self.feedback[it.positives] @ self.xc[j]
+        z = (sims - self._row_mean[rows]) / self._row_sd[rows]
         best = int(np.argmax(z))
         return it.positives[best] if z[best] >= min_z else None
 
