@@ -558,6 +558,10 @@ def streams(split: str) -> list[Stream]:
     listing = [c for c in cases if c.name.startswith("listing") and c.split == split]
     # On a date, arXiv's listing comes out before that day's Hugging Face list fills up.
     mixed = sorted(hf + listing, key=lambda c: (c.name.split()[1], c.name.startswith("hf")))
+    everything = sorted(
+        [c for c in cases if c.name.startswith(("hf", "listing"))],
+        key=lambda c: (c.name.split()[1], c.name.startswith("hf")),
+    )
     if split == "test":
         return [
             Stream(
@@ -567,6 +571,12 @@ def streams(split: str) -> list[Stream]:
             ),
             Stream(f"HF days 2026 ({len(hf)})", hf, 5),
             Stream("2026 listing days, after the HF days of April 2026", mixed, 5, "listing"),
+            # A reader who has seen every labelled day since May 2025 (the dev days only
+            # give feedback; the scored days are the test days).
+            Stream(
+                "every labelled day since 2025-05: 2026 listing days", everything, 0, "listing 2026"
+            ),
+            Stream("every labelled day since 2025-05: 2026 HF days", everything, 0, "hf 2026"),
         ]
     return [
         Stream(

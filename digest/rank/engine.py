@@ -261,7 +261,7 @@ class Engine:
 
     def _learned_relevance(
         self, ctx: _DayContext, fed: Sequence[int]
-    ) -> tuple[np.ndarray, list[tuple[int, int]], np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, list[tuple[int, int]], np.ndarray, np.ndarray, np.ndarray]:
         """Feedback profiles' relevance (len(fed), N): their interests after learning,
         combined as without feedback (the power mean of the topics; the larger of that
         and the likes). Also each profile's slice of the interest rows, the rows' values
@@ -274,9 +274,8 @@ class Engine:
             start = spans[-1][1] if spans else 0
             spans.append((start, start + len(learner.profiles[p])))
         gains = np.array([learner.gain(it) for it in interests], dtype=np.float64)
-        values, z = learner.blend(
-            learner.fit(interests), gains, self._interest_priors(ctx, interests)
-        )
+        priors = self._interest_priors(ctx, interests)
+        values, z = learner.blend(learner.fit(interests), gains, priors)
         topic_rows = [[r for r in range(a, b) if interests[r].kind == TOPIC] for a, b in spans]
         n = len(ctx.day)
         out = np.zeros((len(fed), n), dtype=np.float32)
@@ -288,7 +287,7 @@ class Engine:
             for i in range(a, b):
                 if interests[i].kind == LIKES:
                     np.maximum(out[r], values[i], out=out[r])
-        return out, spans, values, z
+        return out, spans, values, z, priors
 
     def relevance(self, ctx: _DayContext, start: int, stop: int) -> np.ndarray:
         """(stop - start, N) relevance in 0..1 of profiles start..stop: the larger of the
@@ -322,7 +321,7 @@ class Engine:
         learner = ctx.learner
         fed = [p for p in range(start, stop) if p in learner.profiles] if learner else []
         if fed:
-            fed_rel, spans, fed_values, fed_z = self._learned_relevance(ctx, fed)
+            fed_rel, spans, fed_values, fed_z, fed_priors = self._learned_relevance(ctx, fed)
             rel[[p - start for p in fed]] = fed_rel
         has_profile = items.has_profile[start:stop]
         if lift:
@@ -373,7 +372,12 @@ class Engine:
         for r, p in enumerate(fed):
             cols = top[p - start, : counts[p - start]]
             a, b = spans[r]
-            ctx.why[p] = (cols.tolist(), fed_values[a:b, cols], fed_z[a:b, cols])
+            ctx.why[p] = (
+                cols.tolist(),
+                fed_values[a:b, cols],
+                fed_z[a:b, cols],
+                fed_priors[a:b, cols],
+            )
         result.add_block(
             start,
             stop,
@@ -427,9 +431,9 @@ class Engine:
         feedback lifted it, and the liked paper it is most like."""
         items = ctx.items
         interests = learner.profiles[i]
-        cols, rows, z_learned = ctx.why[i]
+        cols, rows, z_learned, priors = ctx.why[i]
         c = cols.index(j)
-        prior = self._interest_priors_at(ctx, interests, j)
+        prior = priors[:, c].tolist()
         reasons: list[Reason] = []
         topics = sorted(
             (
@@ -459,21 +463,6 @@ class Engine:
                 reasons.append(Reason("like", _short(items.likes[k].title)))
         return reasons
 
-    def _interest_priors_at(
-        self, ctx: _DayContext, interests: Sequence[Interest], j: int
-    ) -> list[float]:
-        out = []
-        for it in interests:
-            if it.kind == TOPIC:
-                out.append(float(ctx.topic[it.item, j]))
-            else:
-                parts = [
-                    *(ctx.like[k, j] for k in it.likes),
-                    *(ctx.orphan_scores[ctx.orphan_row[f], j] for f in it.orphans),
-                ]
-                out.append(float(np.mean(np.clip(parts, 0.0, 1.0))))
-        return [min(max(v, 0.0), 1.0) for v in out]
-
 
 @dataclass(frozen=True, slots=True)
 class _DayContext:
@@ -499,8 +488,11 @@ class _DayContext:
     orphan_row: dict[int, int]
     orphan_scores: np.ndarray
     like_keys: list[str]  # the liked papers' keys (with feedback only)
-    # Feedback profiles' interests at the papers they get: (paper indices, values, z).
-    why: dict[int, tuple[list[int], np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # Feedback profiles' interests at the papers they get: (paper indices, values, z
+    # values of the learned score, own scores without feedback).
+    why: dict[int, tuple[list[int], np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict
+    )
 
 
 class RankedLists(Mapping[str, list[RankedPaper]]):

@@ -46,6 +46,7 @@ Signals = tuple[tuple[int, bool], ...]
 # Re-ordered scores are moved by at most this much, so that they have no ties.
 EVEN_OUT = 1e-3
 FIT_BATCH = 512  # interests fitted together (memory: FIT_BATCH x rows x dims floats)
+BLEND_ROWS = 1024  # interests blended together (memory: BLEND_ROWS x papers floats)
 
 TOPIC = 0
 LIKES = 1
@@ -208,21 +209,26 @@ class Learner:
         out = np.array(prior, dtype=np.float32, copy=True)
         z_learned = np.zeros(out.shape, dtype=np.float32)
         learn = np.flatnonzero(gains > 0)
-        if not len(learn):
-            return out, z_learned
-        p = prior[learn].astype(np.float64)
-        score = (weights[learn] @ self.xc32.T).astype(np.float64)
-        z = _standard(score, score.mean(axis=1), score.std(axis=1))
-        v = _standard(p, p.mean(axis=1), p.std(axis=1)) + gains[learn][:, None] * z
-        n = p.shape[1]
-        # Best first; equal blends keep the papers' order (sorted by key).
-        order = np.argsort(-v, axis=1, kind="stable")
-        ranked = -np.sort(-p, axis=1)
-        ramp = (n - np.arange(n)) / n
-        mapped = np.empty_like(p)
-        np.put_along_axis(mapped, order, (1.0 - EVEN_OUT) * ranked + EVEN_OUT * ramp, axis=1)
-        out[learn] = mapped
-        z_learned[learn] = z
+        n = out.shape[1]
+        ramp = ((n - np.arange(n)) / n).astype(np.float32)
+        even = np.float32(EVEN_OUT)
+        tie_break = np.arange(n) * 1e-12
+        for start in range(0, len(learn), BLEND_ROWS):  # bounded temporaries
+            rows = learn[start : start + BLEND_ROWS]
+            p = out[rows]
+            z = _standardise(weights[rows] @ self.xc32.T)
+            v = _standardise(p.astype(np.float64))
+            v += gains[rows][:, None] * z
+            # Best first; equal blends keep the papers' order (sorted by key): a tie-break
+            # far below any real difference lets the fast (unstable) sort give that order.
+            v -= tie_break
+            order = np.argsort(-v, axis=1)
+            del v
+            ranked = np.sort(p, axis=1)[:, ::-1]
+            mapped = np.empty_like(p)
+            np.put_along_axis(mapped, order, (1 - even) * ranked + even * ramp, axis=1)
+            out[rows] = mapped
+            z_learned[rows] = z
         return out, z_learned
 
     def nearest_positive(self, it: Interest, j: int, min_z: float) -> int | None:
@@ -237,12 +243,13 @@ class Learner:
         return it.positives[best] if z[best] >= min_z else None
 
 
-def _standard(m: np.ndarray, mean: np.ndarray | float, sd: np.ndarray) -> np.ndarray:
-    mean_ = np.asarray(mean, dtype=np.float64)
-    mean_ = mean_[:, None] if mean_.ndim else mean_
-    sd_ = np.where(sd > 1e-12, sd, 1.0)[:, None]
-    out: np.ndarray = (m - mean_) / sd_
-    return out
+def _standardise(m: np.ndarray) -> np.ndarray:
+    """Each row to mean 0 and standard deviation 1 over the day, in place (a constant
+    row becomes 0)."""
+    m -= m.mean(axis=1, keepdims=True)
+    sd = np.sqrt((m * m).mean(axis=1, keepdims=True))
+    m /= np.where(sd > 1e-12, sd, 1.0)
+    return m
 
 
 def _unit(m: np.ndarray) -> np.ndarray:
