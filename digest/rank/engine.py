@@ -21,7 +21,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from digest.models import Feedback, Paper, RankedPaper, Reason, Subscriber
-from digest.rank.learn import LIKES, TOPIC, Interest, Learner, Learning, Signals
+from digest.rank.learn import (
+    LIKES,
+    TOPIC,
+    Interest,
+    Learner,
+    Learning,
+    Signals,
+    signal,
+    unpack,
+)
 from digest.rank.text import (
     LikeResolver,
     matches_phrase,
@@ -339,7 +348,7 @@ class Engine:
         if learner is not None:
             for p in fed:
                 on_day = learner.day_index
-                gone = [on_day[f] for f, _ in items.sub_feedback[p] if on_day[f] >= 0]
+                gone = [on_day[f] for f, _ in unpack(items.sub_feedback[p]) if on_day[f] >= 0]
                 passing[p - start, gone] = False
         if items.eligible_cols is not None:
             elig = np.zeros((len(items.eligible_cols), n), dtype=bool)
@@ -368,16 +377,19 @@ class Engine:
         # The list is the leading run of kept papers (sorted, so the first miss ends it).
         counts = np.cumprod(keep, axis=1).sum(axis=1)
         width = int(counts.max()) if len(counts) else 0
-        # For the why-lines of feedback profiles: their interests at the papers they get.
-        for r, p in enumerate(fed):
-            cols = top[p - start, : counts[p - start]]
-            a, b = spans[r]
-            ctx.why[p] = (
-                cols.tolist(),
-                fed_values[a:b, cols],
-                fed_z[a:b, cols],
-                fed_priors[a:b, cols],
+        if fed:
+            # For the why-lines of feedback profiles: their interests at the papers they
+            # get, kept per block (a row per interest) rather than per profile.
+            cols = top[[p - start for p in fed], :width]
+            owner = np.repeat(np.arange(len(fed)), [b - a for a, b in spans])
+            at = cols[owner]
+            values_at, z_at, priors_at = (
+                np.take_along_axis(m, at, axis=1).astype(np.float32)
+                for m in (fed_values, fed_z, fed_priors)
             )
+            ctx.why_blocks.append((cols.astype(np.int32), values_at, z_at, priors_at))
+            for r, p in enumerate(fed):
+                ctx.why[p] = (len(ctx.why_blocks) - 1, r, *spans[r])
         result.add_block(
             start,
             stop,
@@ -431,8 +443,10 @@ class Engine:
         feedback lifted it, and the liked paper it is most like."""
         items = ctx.items
         interests = learner.profiles[i]
-        cols, rows, z_learned, priors = ctx.why[i]
-        c = cols.index(j)
+        block, r, a, b = ctx.why[i]
+        cols, values_at, z_at, priors_at = ctx.why_blocks[block]
+        c = cols[r].tolist().index(j)
+        rows, z_learned, priors = values_at[a:b], z_at[a:b], priors_at[a:b]
         prior = priors[:, c].tolist()
         reasons: list[Reason] = []
         topics = sorted(
@@ -488,10 +502,12 @@ class _DayContext:
     orphan_row: dict[int, int]
     orphan_scores: np.ndarray
     like_keys: list[str]  # the liked papers' keys (with feedback only)
-    # Feedback profiles' interests at the papers they get: (paper indices, values, z
-    # values of the learned score, own scores without feedback).
-    why: dict[int, tuple[list[int], np.ndarray, np.ndarray, np.ndarray]] = field(
-        default_factory=dict
+    # Feedback profiles' interests at the papers they get. Per block: the papers (a row
+    # per profile), and per interest the values, the learned score's z values and the
+    # own scores without feedback at them; per profile: (block, row, its interest rows).
+    why: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
+    why_blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=list
     )
 
 
@@ -591,7 +607,7 @@ def _signals(
     keys = sorted({k for given in verdicts.values() for k in given})
     position = {k: i for i, k in enumerate(keys)}
     signals = {
-        email: tuple(sorted((position[k], more) for k, more in given.items()))
+        email: tuple(sorted(signal(position[k], more) for k, more in given.items()))
         for email, given in verdicts.items()
     }
     return [by_key[k] for k in keys], signals
@@ -693,7 +709,7 @@ def _collect(
             a = intern(3, s.authors)
         sig = signals.get(s.email, ())
         f = signal_ids.setdefault(sig, len(signal_ids))
-        has = bool(s.topics or s.like or any(more for _, more in sig))
+        has = bool(s.topics or s.like or any(x & 1 for x in sig))
         if has:
             weight = min(max(s.popularity, 0.0), 1.0)
             threshold = default_min_score if s.min_score is None else s.min_score

@@ -40,9 +40,21 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-# Feedback of one distinct profile: (index of the paper in the call's feedback papers,
-# True for "more"), sorted by index.
-Signals = tuple[tuple[int, bool], ...]
+# Feedback of one distinct profile, sorted: 2 * (index of the paper among the call's
+# feedback papers) + 1 for "more", + 0 for "less" (plain ints: 100,000 profiles of ten
+# signals each are held at once).
+Signals = tuple[int, ...]
+
+
+def signal(index: int, more: bool) -> int:
+    return 2 * index + int(more)
+
+
+def unpack(signals: Signals) -> list[tuple[int, bool]]:
+    """(feedback index, "more"?) of each signal."""
+    return [(s >> 1, bool(s & 1)) for s in signals]
+
+
 # Re-ordered scores are moved by at most this much, so that they have no ties.
 EVEN_OUT = 1e-3
 FIT_BATCH = 512  # interests fitted together (memory: FIT_BATCH x rows x dims floats)
@@ -135,6 +147,7 @@ class Learner:
         self, profile: int, phrases: Sequence[int], likes: Sequence[int], signals: Signals
     ) -> None:
         """Give each signal to the interest its paper stands out most as like."""
+        given = unpack(signals)
         interests = [Interest(TOPIC, k, [], []) for k in phrases]
         mean, sd = self._row_mean[list(phrases)], self._row_sd[list(phrases)]
         directions = self.phrases[list(phrases)]
@@ -145,12 +158,12 @@ class Learner:
             directions = np.vstack([directions, taste])
             mean, sd = np.r_[mean, taste_mean], np.r_[sd, taste_sd]
         if interests:
-            sims = directions @ self.feedback[[f for f, _ in signals]].T
+            sims = directions @ self.feedback[[f for f, _ in given]].T
             best = np.argmax((sims - mean[:, None]) / sd[:, None], axis=0).tolist()
-            for (f, more), k in zip(signals, best, strict=True):
+            for (f, more), k in zip(given, best, strict=True):
                 (interests[k].positives if more else interests[k].negatives).append(f)
         else:
-            orphans = [f for f, more in signals if more]
+            orphans = [f for f, more in given if more]
             if orphans:
                 interests.append(Interest(LIKES, -1, [], orphans, list(orphans)))
         self.profiles[profile] = interests
@@ -273,4 +286,15 @@ def hashed(vocab: dict[str, int], tfidf: sp.csr_matrix, dims: int = HASH_DIMS) -
     return out
 
 
-__all__ = ["HASH_DIMS", "LIKES", "TOPIC", "Interest", "Learner", "Learning", "Signals", "hashed"]
+__all__ = [
+    "HASH_DIMS",
+    "LIKES",
+    "TOPIC",
+    "Interest",
+    "Learner",
+    "Learning",
+    "Signals",
+    "hashed",
+    "signal",
+    "unpack",
+]
