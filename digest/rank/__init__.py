@@ -3,6 +3,7 @@
 `make_ranker()` picks the best ranker this installation can run: semantic (sentence
 embeddings fused with BM25) when its model is available, else lexical (BM25 alone).
 Its `name` says which one is active. Scores and thresholds are on a 0..1 scale.
+`rank(..., feedback=)` takes subscribers' "more / less like this" (see learn.py).
 """
 
 from __future__ import annotations

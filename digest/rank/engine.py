@@ -7,6 +7,8 @@ Work is split so that nothing is done per (subscriber, paper) in Python:
    product (a power mean over the subscriber's phrases and likes), then popularity,
    exclusions, followed authors, eligibility and the threshold are array operations;
 3. Python only loops over the few papers that are actually selected, to write the "why".
+Subscribers with feedback ("more / less like this") have their interests re-ordered by
+the models of learn.py, fitted and applied a block of profiles at a time.
 """
 
 from __future__ import annotations
