@@ -658,7 +658,9 @@ def feedback_eval(split: str, learning: dict[str, float] | None, kinds: Sequence
         assert isinstance(ranker, Engine)
         if learning:
             ranker.learning = replace(ranker.learning, **learning)
-        for stream in streams(split):
+        for stream in [
+            s for part in ("dev", "test") if split in (part, "all") for s in streams(part)
+        ]:
             t = time.perf_counter()
             runs = {m: simulate(ranker, stream, m) for m in modes}
             spent = time.perf_counter() - t
