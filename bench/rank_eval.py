@@ -10,6 +10,10 @@ Candidates are a day's papers; relevant = the paper lists the category. Two sour
 Tuning used the DEV days only; the figures that count are on the TEST days.
 
     .venv/bin/python bench/rank_eval.py [--split dev|test|all] [--minilm FILE.npz] [--methods ...]
+    .venv/bin/python bench/rank_eval.py --feedback [--split ...] [--kinds onnx static lexical]
+
+`--feedback` runs the simulated reader instead (see `simulate`): nDCG@10 per day with no
+feedback, with its "more" papers as likes, and learned, over runs of consecutive days.
 
 `--minilm` takes reference vectors of the genuine all-MiniLM-L6-v2 written by
 tools/minilm_embed.py (it needs torch, which the project does not).
