@@ -25,23 +25,28 @@ from digest.sources import parse_saved_page
 VERDICTS = ("more", "less")
 
 
-def read_papers_jsonl(path: Path) -> list[Paper]:
-    """Papers from JSON Lines: `id`, `title`, `abstract` (or `summary`), optional
-    `authors`, `upvotes`, `date`, `ai_keywords`."""
+def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded value) of each non-blank line; errors name file and line."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise SourceError(str(path), f"cannot read: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise SourceError(str(path), f"not UTF-8 text (byte {exc.start})") from None
-    papers: list[Paper] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            yield number, json.loads(line)
         except json.JSONDecodeError as exc:
             raise SourceError(str(path), f"not JSON: {exc.msg}", number) from exc
+
+
+def read_papers_jsonl(path: Path) -> list[Paper]:
+    """Papers from JSON Lines: `id`, `title`, `abstract` (or `summary`), optional
+    `authors`, `upvotes`, `date`, `ai_keywords`."""
+    papers: list[Paper] = []
+    for number, record in _json_lines(path):
         if not isinstance(record, dict) or not str(record.get("title") or "").strip():
             raise SourceError(str(path), "a paper needs a title", number)
         papers.append(_paper(record, str(path), number))
@@ -84,21 +89,9 @@ def read_feedback(
     """Feedback from JSON Lines: `{"subscriber": EMAIL, "paper": ID, "verdict": "more" |
     "less"}`, by subscriber. The paper (an arXiv id in any spelling, or a title) must be
     one of `papers`; a later line on the same paper replaces an earlier one."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise SourceError(str(path), f"cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise SourceError(str(path), f"not UTF-8 text (byte {exc.start})") from None
     resolver = LikeResolver(papers)
     out: dict[str, list[Feedback]] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SourceError(str(path), f"not JSON: {exc.msg}", number) from exc
+    for number, record in _json_lines(path):
         fields = ("subscriber", "paper", "verdict")
         if not isinstance(record, dict) or not all(
             isinstance(record.get(k), str) and record[k].strip() for k in fields
