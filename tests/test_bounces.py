@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from cli_runner import run_digest
 
-from digest.cli import main
 from digest.inbound import parse_dsn
 from digest.models import Paper
 from digest.store import PlannedDigest, Store
@@ -22,13 +22,7 @@ CONFIG = "".join(f'[[subscribers]]\nemail = "{p}@example.org"\n\n' for p in PEOP
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_digest(capsys, *args)
 
 
 def row(out: str, start: str) -> str:

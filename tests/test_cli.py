@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from cli_runner import run_digest
 from smtp_server import RecordingHandler, RefusingHandler
 
-from digest.cli import main
 from digest.models import Subscriber
 from digest.rank import make_ranker
 from digest.sources import parse_saved_page
@@ -56,13 +56,7 @@ def run(
         shutil.copy(warm_database, clean_env / "digest.db")
 
     def invoke(*args: str) -> tuple[int, str, str]:
-        code = 0
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
+        return run_digest(capsys, *args)
 
     return invoke
 

@@ -6,8 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from digest.cli import main
+from cli_runner import run_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "examples" / "pages" / "004_056f41bc6489462d.txt"
@@ -34,13 +33,7 @@ def run(
     monkeypatch.setenv("DIGEST_RANKER", "lexical")
 
     def invoke(*args: str) -> tuple[int, str, str]:
-        code = 0
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
+        return run_digest(capsys, *args)
 
     return invoke
 

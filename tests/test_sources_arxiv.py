@@ -17,13 +17,13 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from cli_runner import run_digest
 from http_server import API_DAYS, FIXTURES, RecordedServer, Reply, fetch_remembering, shared_data
 from http_server import http_server as http_server  # fixture
 from http_server import recorded_server as recorded_server  # fixture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digest.cli import main
 from digest.config import load_config
 from digest.errors import ConfigError, SourceError
 from digest.models import Paper, Subscriber
@@ -703,13 +703,7 @@ max_papers = 50
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_digest(capsys, *args)
 
 
 def _sent_ids(outbox: Path, email: str, seen: set[Path]) -> set[str]:

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cli_runner import run_digest
 
-from digest.cli import main
 from digest.store import Store
 from digest.tokens import Tokens
 
@@ -46,13 +46,7 @@ topics = ["speech recognition"]
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_digest(capsys, *args)
 
 
 @pytest.fixture

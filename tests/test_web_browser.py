@@ -21,9 +21,8 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from cli_runner import run_digest
 from smtp_server import RecordingHandler, free_port
-
-from digest.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "examples" / "pages"
@@ -65,12 +64,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
+    code, out, err = run_digest(capsys, *args)
     assert "Traceback" not in err, err
     return code, out
 
