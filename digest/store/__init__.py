@@ -17,13 +17,13 @@ error is raised as a one-line `StoreError`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy.engine import Engine
 
-from digest.models import Feedback, FileFingerprint, Paper, SourceMemo, UrlMemo, Validators
+from digest.models import Feedback, FileFingerprint, Paper, SourceMemo, Validators
 from digest.store import embeddings, memos, oplog, outbox, papers, subscribers
 from digest.store.db import chunks, create_engine, migrate, safe_url, transaction
 from digest.store.outbox import ClaimedMessage, DeliveryResult, PlannedDigest, PlanOutcome
@@ -231,15 +231,6 @@ class Store:
     def http_validators(self, url: str) -> Validators | None:
         with transaction(self.engine) as conn:
             return memos.http_validators(conn, url)
-
-    # Transitional, until every source returns its memo with the page.
-    def remember_file(self, fingerprint: FileFingerprint) -> None:
-        with transaction(self.engine) as conn:
-            memos.remember(conn, fingerprint, datetime.now(UTC))
-
-    def remember_http(self, url: str, validators: Validators) -> None:
-        with transaction(self.engine) as conn:
-            memos.remember(conn, UrlMemo(url, validators), datetime.now(UTC))
 
     # -- embeddings (the ranker's EmbeddingCache) -----------------------------------------
 
