@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
@@ -125,7 +125,7 @@ def run_once(
     if not due and options.kind != "send-now":
         # Nobody is due: only deliver what the outbox holds (retries, a stopped run's rest).
         waiting_mail = app.store.next_due()
-        if waiting_mail is None or _aware(waiting_mail) > now:
+        if waiting_mail is None or waiting_mail > now:
             report.digests = waiting
             return report
     run_id = None if options.dry_run else app.store.start_run(options.kind, now)
@@ -527,7 +527,3 @@ def _history_for_likes(
     present = {p.key for p in papers}
     wanted = {key_for_reference(like) for sub in subscribers for like in sub.like} - present
     return store.papers_by_key(sorted(wanted)) if wanted else []
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

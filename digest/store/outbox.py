@@ -441,9 +441,11 @@ def suppressed(conn: Connection, emails: Sequence[str]) -> dict[str, str]:
 
 def next_due(conn: Connection) -> datetime | None:
     m = messages_table.c
-    return conn.execute(
-        sa.select(sa.func.min(m.next_attempt_at)).where(m.status.in_(("pending", "retry")))
-    ).scalar()
+    return _aware(
+        conn.execute(
+            sa.select(sa.func.min(m.next_attempt_at)).where(m.status.in_(("pending", "retry")))
+        ).scalar()
+    )
 
 
 def start_run(conn: Connection, kind: str, now: datetime) -> int:
