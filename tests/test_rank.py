@@ -338,3 +338,23 @@ def test_shared_profiles_rank_as_each_subscriber_alone(ranker: Ranker) -> None:
         for s in subs:
             one = {"eligible": {s.email: eligible[s.email]}} if "eligible" in kw else kw
             assert crowd[s.email] == rank_one(ranker, s, **one)
+
+
+def test_a_vector_cached_from_another_paper_text_is_not_reused() -> None:
+    """After an upgrade that changes how a paper's text is built, stored vectors of the
+    old text must not stand in for the new: the ranking equals one from an empty cache."""
+    import numpy as np
+
+    from digest.rank.semantic import Fusion, SemanticModel, make_static
+
+    def model(cache: MemoryEmbeddingCache, title_repeat: int) -> SemanticModel:
+        m = make_static(cache, fusion=Fusion(title_repeat=title_repeat)).model
+        assert isinstance(m, SemanticModel)
+        return m
+
+    shared = MemoryEmbeddingCache()
+    old = model(shared, 1).embed_papers(PAPERS)
+    new = model(shared, 3).embed_papers(PAPERS)
+    fresh = model(MemoryEmbeddingCache(), 3).embed_papers(PAPERS)
+    assert np.allclose(new, fresh)
+    assert not np.allclose(old, new)

@@ -72,6 +72,11 @@ class Fusion:
     like_z: bool = False
 
 
+# The version of paper_text's recipe, part of every cached vector's model name: change it
+# whenever paper_text changes, so that vectors stored from the old text are recomputed.
+TEXT_RECIPE = 1
+
+
 def paper_text(paper: Paper, title_repeat: int) -> str:
     parts = [paper.title] * max(title_repeat, 1)
     if paper.ai_keywords:
@@ -103,7 +108,10 @@ class SemanticModel:
         self.encoder = encoder
         self.cache = cache
         self.fusion = fusion or Fusion()
-        self.model_id = model_id or encoder.model
+        # Vectors are cached by (paper key, model name): the name says how the text was
+        # made too, or a stored vector of another recipe would be taken for this one.
+        recipe = f"text{TEXT_RECIPE}x{self.fusion.title_repeat}"
+        self.model_id = f"{model_id or encoder.model}/{recipe}"
         self.name = name
         self.default_min_score = default_min_score
 
