@@ -272,6 +272,35 @@ def test_rank_command_reports_a_bad_line(tmp_path: Path) -> None:
     assert "bad.jsonl: line 2: not JSON" in str(res.exception)
 
 
+def test_rank_command_applies_category_filters(tmp_path: Path) -> None:
+    """`digest rank` filters by `categories` / `exclude_categories` as sending does,
+    reading a paper's categories as a list or as arXiv's space-separated string."""
+    papers = tmp_path / "listing.jsonl"
+    rows = [
+        {"id": "2501.00001", "title": PAPERS[0].title, "categories": "cs.LG cs.CL"},
+        {"id": "2501.00002", "title": PAPERS[1].title, "categories": ["cs.CV"]},
+        {"id": "2501.00003", "title": PAPERS[2].title, "categories": ["q-bio.BM", "cs.LG"]},
+    ]
+    papers.write_text("\n".join(json.dumps(r) for r in rows))
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        '[[subscribers]]\nemail = "nlp@example.org"\ncategories = ["cs.CL"]\n\n'
+        '[[subscribers]]\nemail = "nobio@example.org"\nexclude_categories = ["q-bio"]\n'
+    )
+    res = CliRunner().invoke(
+        rank_command, ["--papers", str(papers), "--config", str(config), "--all"]
+    )
+    assert res.exit_code == 0, res.output
+    got = {
+        line["subscriber"]: {p["id"] for p in line["papers"]}
+        for line in map(json.loads, res.output.splitlines())
+    }
+    assert got == {
+        "nlp@example.org": {"2501.00001"},
+        "nobio@example.org": {"2501.00001", "2501.00002"},
+    }
+
+
 def test_rank_command_reads_an_hf_api_page(files: tuple[Path, Path]) -> None:
     _, config = files
     page = Path(__file__).resolve().parent / "fixtures/hf-daily-papers-api/days/2026-04-01.json"

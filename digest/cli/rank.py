@@ -19,6 +19,7 @@ from digest.config import find_config, load_config, load_settings
 from digest.errors import InputError, SourceError
 from digest.models import Feedback, Paper, RankedPaper, Subscriber
 from digest.rank import MemoryEmbeddingCache, make_ranker
+from digest.rank.filters import filter_by_categories
 from digest.rank.text import LikeResolver
 from digest.sources import parse_saved_page
 
@@ -44,7 +45,8 @@ def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
 
 def read_papers_jsonl(path: Path) -> list[Paper]:
     """Papers from JSON Lines: `id`, `title`, `abstract` (or `summary`), optional
-    `authors`, `upvotes`, `date`, `ai_keywords`."""
+    `authors`, `upvotes`, `date`, `ai_keywords`, `categories` (a list, or arXiv's
+    space-separated string)."""
     papers: list[Paper] = []
     for number, record in _json_lines(path):
         if not isinstance(record, dict) or not str(record.get("title") or "").strip():
@@ -64,6 +66,9 @@ def _paper(r: dict[str, Any], where: str, line: int) -> Paper:
         except ValueError as exc:
             raise SourceError(where, f"bad date {r['date']!r}", line) from exc
     upvotes = r.get("upvotes")
+    categories = r.get("categories") or ()
+    if isinstance(categories, str):
+        categories = categories.split()
     return Paper(
         title=" ".join(str(r["title"]).split()),
         abstract=" ".join(str(r.get("abstract") or r.get("summary") or "").split()),
@@ -72,6 +77,7 @@ def _paper(r: dict[str, Any], where: str, line: int) -> Paper:
         published=published,
         upvotes=int(upvotes) if upvotes is not None else None,
         ai_keywords=tuple(str(k) for k in r.get("ai_keywords") or ()),
+        categories=tuple(str(c) for c in categories if str(c).strip()),
         source=where,
     )
 
@@ -203,9 +209,17 @@ def rank(
         )
     except SourceError as exc:
         raise InputError(str(exc)) from None
+    # Each subscriber's `categories` / `exclude_categories`, as when sending.
+    every = {p.key for p in papers}
+    eligible = filter_by_categories(subscribers, papers, {s.email: every for s in subscribers})
     chosen = make_ranker(ranker, MemoryEmbeddingCache())
     result: Mapping[str, list[RankedPaper]] = chosen.rank(
-        papers, subscribers, history=history, lift_thresholds=show_all, feedback=feedback
+        papers,
+        subscribers,
+        history=history,
+        eligible=eligible,
+        lift_thresholds=show_all,
+        feedback=feedback,
     )
     if top is not None:
         result = {k: v[:top] for k, v in result.items()}
