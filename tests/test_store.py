@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from digest.models import Paper
-from digest.store import PlannedDigest, Store
+from digest.store import PlannedDigest, PlanOutcome, Store
 
 NOW = datetime(2026, 4, 10, 8, 0, tzinfo=UTC)
 
@@ -98,6 +99,44 @@ def test_a_paper_is_never_planned_twice_for_a_subscriber(store: Store) -> None:
     outcome = store.plan([digest], now=NOW, domain="example.org")
     assert outcome.lost == [email] and outcome.planned == []
     assert store.message_counts() == {"pending": 1}
+
+
+def test_two_planners_racing_over_the_same_subscribers_plan_each_once(
+    store: Store, database_url: str
+) -> None:
+    """Two runs that read the same state plan the same 200 digests at the same moment,
+    each through its own connections: every subscriber is planned (or considered) by
+    exactly one of them and lost by the other, known and new subscribers alike."""
+    store.ingest([paper("A", "1"), paper("B", "2")], NOW)
+    emails = [f"r{n:03d}@example.org" for n in range(200)]
+    known = [PlannedDigest(e, NOW.date(), (), {}, 0, -1) for e in emails[:100]]
+    assert len(store.plan(known, now=NOW, domain="example.org").considered) == 100
+    cands = store.candidates(emails, NOW, 7)
+    ids = tuple(cands.ids.values())
+    digests = [
+        PlannedDigest(e, NOW.date(), ids if n % 2 else (), {"considered": 2}, 0, cands.versions[e])
+        for n, e in enumerate(emails)
+    ]
+    assert {cands.versions[e] for e in emails} == {1, -1}
+
+    def plan() -> PlanOutcome:
+        other = Store.open(database_url)
+        try:
+            return other.plan(digests, now=NOW, domain="example.org")
+        finally:
+            other.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = [f.result() for f in [pool.submit(plan), pool.submit(plan)]]
+    for mine, theirs in [(first, second), (second, first)]:
+        taken = mine.planned + mine.considered
+        assert len(taken) == len(set(taken))
+        assert set(taken) == set(theirs.lost)
+    assert sorted(first.planned + second.planned) == emails[1::2]
+    assert sorted(first.considered + second.considered) == emails[::2]
+    assert store.message_counts() == {"pending": 100}
+    statuses = [d["status"] for d in store.decisions(emails[-1], NOW.date())]
+    assert sorted(statuses) == ["planned", "planned by another run"]
 
 
 def test_new_subscriber_starts_with_recent_papers_only(store: Store) -> None:

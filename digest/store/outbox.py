@@ -1,12 +1,13 @@
 """The outbox: planning digests (the exactly-once point), claiming them, recording outcomes.
 
-Planning a digest, in one transaction: bump the subscriber's `plan_version` only if it is
-still the version the planner read (compare-and-swap: of two overlapping planners one
-wins, the other skips that subscriber), advance their progress, insert the message and
-reserve its papers; the (subscriber, paper) key of `reservations` makes a second
-reservation impossible. Delivery claims due messages with a lease (`FOR UPDATE SKIP
-LOCKED` on PostgreSQL, so many workers share one outbox; SQLite serialises writers), and
-records each outcome. A failed message releases its papers into the next digest.
+Planning a digest: bump the subscriber's `plan_version` only if it is still the version
+the planner read (compare-and-swap: of two overlapping planners one wins, the other skips
+that subscriber), advance their progress, insert the message and reserve its papers; the
+(subscriber, paper) key of `reservations` makes a second reservation impossible. A chunk
+of digests is planned in one transaction, with a handful of statements in all. Delivery
+claims due messages with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so many workers
+share one outbox; SQLite serialises writers), and records each outcome. A failed message
+releases its papers into the next digest.
 """
 
 from __future__ import annotations
@@ -92,56 +93,48 @@ def plan(
     domain: str,
     run_id: int | None,
 ) -> PlanOutcome:
+    """Plan a chunk of digests in a handful of statements, not a handful per subscriber.
+
+    Each digest is decided as if it ran alone, in order (see `_take_turns`); then each
+    table is written once for the whole chunk.
+    """
+    took = _take_turns(conn, digests, now)
+    winners = sorted({d.subscriber for d, ok in zip(digests, took, strict=True) if ok})
+    if winners:
+        released = released_papers_table.c
+        conn.execute(released_papers_table.delete().where(released.subscriber.in_(winners)))
+    messages = iter(
+        _insert_messages(
+            conn,
+            [d for d, ok in zip(digests, took, strict=True) if ok and d.paper_ids],
+            now,
+            domain,
+            run_id,
+        )
+    )
     outcome = PlanOutcome()
-    for digest in digests:
-        if not _take_turn(conn, digest, now):
+    reservations: list[dict[str, object]] = []
+    decisions: list[dict[str, object]] = []
+    for digest, ok in zip(digests, took, strict=True):
+        if not ok:
             outcome.lost.append(digest.subscriber)
-            log_decision(conn, digest, "planned by another run", now, run_id)
-            continue
-        conn.execute(
-            released_papers_table.delete().where(
-                released_papers_table.c.subscriber == digest.subscriber
-            )
-        )
-        if not digest.paper_ids:
+            decisions.append(_decision(digest, "planned by another run", now, run_id))
+        elif not digest.paper_ids:
             outcome.considered.append(digest.subscriber)
-            considered = int(digest.contents.get("considered", 0))
-            status = "no matching papers" if considered else "nothing new"
-            log_decision(conn, digest, status, now, run_id)
-            continue
-        m = messages_table.c
-        sequence = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(messages_table)
-            .where(m.subscriber == digest.subscriber, m.issue_date == digest.issue_date)
-        ).scalar_one()
-        message_id = message_id_for(digest.subscriber, digest.issue_date, sequence, domain)
-        message_row_id = conn.execute(
-            messages_table.insert()
-            .values(
-                subscriber=digest.subscriber,
-                message_id=message_id,
-                paper_count=len(digest.paper_ids),
-                issue_date=digest.issue_date,
-                sequence=sequence,
-                status="pending",
-                attempts=0,
-                created_at=now,
-                next_attempt_at=now,
-                contents=digest.contents,
-                run_id=run_id,
-            )
-            .returning(m.id)
-        ).scalar_one()
-        conn.execute(
-            reservations_table.insert(),
-            [
-                {"subscriber": digest.subscriber, "paper_id": p, "message_id": message_row_id}
+            status = "no matching papers" if _considered(digest) else "nothing new"
+            decisions.append(_decision(digest, status, now, run_id))
+        else:
+            row_id, message_id = next(messages)
+            reservations += [
+                {"subscriber": digest.subscriber, "paper_id": p, "message_id": row_id}
                 for p in digest.paper_ids
-            ],
-        )
-        outcome.planned.append(digest.subscriber)
-        log_decision(conn, digest, "planned", now, run_id, message_id=message_id)
+            ]
+            outcome.planned.append(digest.subscriber)
+            decisions.append(_decision(digest, "planned", now, run_id, message_id=message_id))
+    if reservations:
+        conn.execute(reservations_table.insert(), reservations)
+    if decisions:
+        conn.execute(decisions_table.insert(), decisions)
     return outcome
 
 
@@ -155,20 +148,36 @@ def log_decision(
     message_id: str | None = None,
     detail: str = "",
 ) -> None:
-    conn.execute(
-        decisions_table.insert().values(
-            subscriber=digest.subscriber,
-            day=digest.issue_date,
-            slot_at=digest.slot,
-            status=status,
-            detail=detail,
-            considered=int(digest.contents.get("considered", 0)),
-            papers=len(digest.paper_ids),
-            message_id=message_id,
-            run_id=run_id,
-            created_at=now,
-        )
-    )
+    row = _decision(digest, status, now, run_id, message_id=message_id, detail=detail)
+    conn.execute(decisions_table.insert().values(row))
+
+
+def _decision(
+    digest: PlannedDigest,
+    status: str,
+    now: datetime,
+    run_id: int | None,
+    *,
+    message_id: str | None = None,
+    detail: str = "",
+) -> dict[str, object]:
+    """A `decisions` row: why this subscriber's digest was, or was not, sent."""
+    return {
+        "subscriber": digest.subscriber,
+        "day": digest.issue_date,
+        "slot_at": digest.slot,
+        "status": status,
+        "detail": detail,
+        "considered": _considered(digest),
+        "papers": len(digest.paper_ids),
+        "message_id": message_id,
+        "run_id": run_id,
+        "created_at": now,
+    }
+
+
+def _considered(digest: PlannedDigest) -> int:
+    return int(digest.contents.get("considered", 0))
 
 
 def skip_slot(
@@ -234,35 +243,151 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
-def _take_turn(conn: Connection, digest: PlannedDigest, now: datetime) -> bool:
-    """Compare-and-swap on the subscriber's plan_version (and slot); advances progress."""
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """A subscriber's planning state, as locked (or as this chunk has left it)."""
+
+    plan_version: int
+    seen_through: int
+    last_slot_at: datetime | None
+
+
+def _take_turns(conn: Connection, digests: Sequence[PlannedDigest], now: datetime) -> list[bool]:
+    """The compare-and-swap of each digest on plan_version (and slot); advances progress.
+
+    New subscribers are inserted first, ON CONFLICT DO NOTHING: of planners racing to
+    create the same subscriber one inserts the row, and RETURNING tells it so. Then the
+    chunk's rows are read under lock (PostgreSQL: FOR UPDATE, in email order so that two
+    planners never deadlock; SQLite: BEGIN IMMEDIATE already holds the database), so the
+    swaps can be decided here, in order, exactly as one UPDATE per digest would, and
+    written back with one executemany. Returns, per digest, whether it took its turn.
+    """
     t = subscribers_table
-    if digest.plan_version == NEW_SUBSCRIBER:
-        inserted = conn.execute(
-            _insert_ignore(conn, t)
-            .values(
-                email=digest.subscriber,
-                seen_through=digest.seen_through,
-                created_at=now,
-                plan_version=1,
-                refusals=0,
-                last_slot_at=digest.slot,
-            )
-            .returning(t.c.email)
-        ).first()
-        return inserted is not None
-    same = [t.c.email == digest.subscriber, t.c.plan_version == digest.plan_version]
-    values: dict[str, object] = {
-        "plan_version": t.c.plan_version + 1,
-        "seen_through": sa.func.max(t.c.seen_through, digest.seen_through)
-        if conn.dialect.name == "sqlite"
-        else sa.func.greatest(t.c.seen_through, digest.seen_through),
+    new = {d.subscriber: d for d in reversed(digests) if d.plan_version == NEW_SUBSCRIBER}
+    created: set[str] = set()
+    if new:
+        rows = [
+            {
+                "email": email,
+                "seen_through": new[email].seen_through,
+                "created_at": now,
+                "plan_version": 1,
+                "refusals": 0,
+                "last_slot_at": new[email].slot,
+            }
+            for email in sorted(new)
+        ]
+        created = set(conn.execute(_insert_ignore(conn, t).returning(t.c.email), rows).scalars())
+    locked = (
+        sa.select(t.c.email, t.c.plan_version, t.c.seen_through, t.c.last_slot_at)
+        .where(t.c.email.in_(sorted({d.subscriber for d in digests})))
+        .order_by(t.c.email)
+        .with_for_update()  # rendered as nothing on SQLite
+    )
+    found = {
+        r.email: _Turn(r.plan_version, r.seen_through, _aware(r.last_slot_at))
+        for r in conn.execute(locked)
     }
-    if digest.slot is not None:  # a slot is planned once, whatever races
-        same.append(sa.or_(t.c.last_slot_at.is_(None), t.c.last_slot_at < digest.slot))
-        values["last_slot_at"] = digest.slot
-    updated = conn.execute(t.update().where(*same).values(values).returning(t.c.email))
-    return updated.first() is not None
+    state = {email: turn for email, turn in found.items() if email not in created}
+    took: list[bool] = []
+    changed: set[str] = set()
+    for digest in digests:
+        email = digest.subscriber
+        after: _Turn | None
+        if digest.plan_version == NEW_SUBSCRIBER:  # wins with the row it created, once
+            after = found[email] if email in created and email not in state else None
+        else:
+            after = _swap(state.get(email), digest)
+            if after is not None:
+                changed.add(email)
+        if after is not None:
+            state[email] = after
+        took.append(after is not None)
+    if changed:
+        conn.execute(
+            t.update()
+            .where(t.c.email == sa.bindparam("who"))
+            .values(
+                plan_version=sa.bindparam("version"),
+                seen_through=sa.bindparam("seen"),
+                last_slot_at=sa.bindparam("slot"),
+            ),
+            [
+                {
+                    "who": email,
+                    "version": state[email].plan_version,
+                    "seen": state[email].seen_through,
+                    "slot": state[email].last_slot_at,
+                }
+                for email in sorted(changed)
+            ],
+        )
+    return took
+
+
+def _swap(turn: _Turn | None, digest: PlannedDigest) -> _Turn | None:
+    """The state after this digest's compare-and-swap; None if another plan got there first."""
+    if turn is None or turn.plan_version != digest.plan_version:
+        return None
+    seen_through = max(turn.seen_through, digest.seen_through)
+    if digest.slot is None:
+        return _Turn(turn.plan_version + 1, seen_through, turn.last_slot_at)
+    if turn.last_slot_at is not None and turn.last_slot_at >= digest.slot:
+        return None  # a slot is planned once, whatever races
+    return _Turn(turn.plan_version + 1, seen_through, digest.slot)
+
+
+def _insert_messages(
+    conn: Connection,
+    digests: Sequence[PlannedDigest],
+    now: datetime,
+    domain: str,
+    run_id: int | None,
+) -> list[tuple[int, str]]:
+    """Insert one message per digest; returns (row id, Message-ID) in the digests' order.
+
+    A subscriber's messages of a day are numbered in turn (the sequence is part of the
+    Message-ID): one grouped count for the chunk, continued here for the chunk's own.
+    """
+    if not digests:
+        return []
+    m = messages_table.c
+    counts = conn.execute(
+        sa.select(m.subscriber, m.issue_date, sa.func.count().label("n"))
+        .where(
+            m.subscriber.in_(sorted({d.subscriber for d in digests})),
+            m.issue_date.in_(sorted({d.issue_date for d in digests})),
+        )
+        .group_by(m.subscriber, m.issue_date)
+    )
+    sequences: dict[tuple[str, date], int] = {(r.subscriber, r.issue_date): r.n for r in counts}
+    rows: list[dict[str, object]] = []
+    for digest in digests:
+        key = (digest.subscriber, digest.issue_date)
+        sequence = sequences.get(key, 0)
+        sequences[key] = sequence + 1
+        rows.append(
+            {
+                "subscriber": digest.subscriber,
+                "message_id": message_id_for(
+                    digest.subscriber, digest.issue_date, sequence, domain
+                ),
+                "paper_count": len(digest.paper_ids),
+                "issue_date": digest.issue_date,
+                "sequence": sequence,
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": now,
+                "contents": digest.contents,
+                "run_id": run_id,
+            }
+        )
+    # Matched by Message-ID (unique), not by position: SQLite cannot return the rows of
+    # a batched INSERT in parameter order, and SQLAlchemy would insert them one by one.
+    inserted = conn.execute(messages_table.insert().returning(m.id, m.message_id), rows)
+    ids = {r.message_id: r.id for r in inserted}
+    return [(ids[r["message_id"]], str(r["message_id"])) for r in rows]
 
 
 def _insert_ignore(conn: Connection, table: sa.Table) -> Any:
