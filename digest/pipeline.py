@@ -18,11 +18,12 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from digest import delivery
@@ -31,7 +32,15 @@ from digest.compose import Composer, sender_domain
 from digest.config import Settings, parse_clock
 from digest.delivery import Clock, Delivered, DeliveryOptions, DeliveryReport
 from digest.errors import ConfigError, SourceError
-from digest.models import Digest, Paper, RankedPaper, Reason, Subscriber, key_for_reference
+from digest.models import (
+    Digest,
+    Feedback,
+    Paper,
+    RankedPaper,
+    Reason,
+    Subscriber,
+    key_for_reference,
+)
 from digest.rank.filters import filter_by_categories
 from digest.render import render_message
 from digest.schedule import Schedule, decide
@@ -312,13 +321,7 @@ def rank_digests(
     emails = [s.email for s in subscribers]
     candidates = store.candidates(emails, now, app.settings.new_subscriber_days)
     candidates.eligible = filter_by_categories(subscribers, candidates.papers, candidates.eligible)
-    history = _history_for_likes(store, subscribers, candidates.papers)
-    # "More/less like this" from the email (digest serve): the papers it names join the
-    # history, and the ranker learns from it.
-    feedback = store.feedback_for(emails)
-    named = {f.paper_key for fs in feedback.values() for f in fs}
-    named -= {p.key for p in (*candidates.papers, *history)}
-    history += store.papers_by_key(sorted(named)) if named else []
+    history, feedback = _signals(store, subscribers, candidates.papers)
     ranked = app.ranker.rank(
         candidates.papers,
         subscribers,
@@ -356,6 +359,7 @@ def rank_digests(
             seen_through=candidates.seen_through.get(sub.email, 0),
             plan_version=candidates.versions.get(sub.email, 0),
             slot=entry.slot,
+            seen_from=candidates.seen_from.get(sub.email),
         )
         digest = Digest(
             sub,
@@ -520,10 +524,77 @@ def run_errors(report: RunReport) -> list[str]:
     return [*([f"error storm: {report.storm}"] if report.storm else []), *errors]
 
 
-def _history_for_likes(
+def _signals(
     store: Store, subscribers: Sequence[Subscriber], papers: Sequence[Paper]
-) -> list[Paper]:
-    """Earlier papers that subscribers' `like` entries name (by arXiv id or title)."""
+) -> tuple[list[Paper], dict[str, list[Feedback]]]:
+    """What the ranker learns from besides topics: the earlier papers that `like`
+    entries name (by arXiv id or title) and the subscribers' "more / less like this"
+    from the email (digest serve), whose papers join that history."""
     present = {p.key for p in papers}
     wanted = {key_for_reference(like) for sub in subscribers for like in sub.like} - present
-    return store.papers_by_key(sorted(wanted)) if wanted else []
+    history = store.papers_by_key(sorted(wanted)) if wanted else []
+    feedback = store.feedback_for([sub.email for sub in subscribers])
+    named = {f.paper_key for fs in feedback.values() for f in fs}
+    named -= present | {p.key for p in history}
+    history += store.papers_by_key(sorted(named)) if named else []
+    return history, feedback
+
+
+@dataclass(frozen=True, slots=True)
+class Considered:
+    """A paper a digest drew on, as ranked again for `digest why`."""
+
+    paper: Paper
+    score: float | None  # None: not ranked (left out by the subscriber's categories)
+    why: tuple[Reason, ...]
+    outcome: str  # "in the digest", or why not
+
+
+def considered_papers(
+    app: App, subscriber: Subscriber, decision: dict[str, Any], picked: Collection[int]
+) -> list[Considered]:
+    """Every paper a planning decision drew on, ranked again with today's preferences,
+    feedback and ranker, best first: in the digest (`picked`, by row id), below
+    min_score, beyond max_papers, or left out by the subscriber's categories."""
+    first, last = decision.get("considered_from"), decision.get("considered_through")
+    if first is None or last is None:
+        return []
+    store, email = app.store, subscriber.email
+    drawn = store.papers_drawn_on(email, first, last, decision["created_at"])
+    papers = list(drawn.values())
+    row_of = {p.key: row for row, p in drawn.items()}
+    passing = filter_by_categories([subscriber], papers, {email: set(row_of)})[email]
+    history, feedback = _signals(store, [subscriber], papers)
+    ranked = app.ranker.rank(
+        papers,
+        [subscriber],
+        history=history,
+        eligible={email: passing},
+        feedback=feedback,
+        lift_thresholds=True,
+    ).get(email, [])
+    threshold = app.ranker.default_min_score
+    if subscriber.min_score is not None:
+        threshold = subscriber.min_score
+    judged = {f.paper_key: f.verdict for f in feedback.get(email, [])}
+    out: list[Considered] = []
+    for r in ranked:
+        if row_of[r.paper.key] in picked:
+            outcome = "in the digest"
+        elif r.score < threshold and (subscriber.topics or subscriber.like):
+            outcome = f"below min_score {threshold:.2f}"
+        else:
+            outcome = f"beyond max_papers {subscriber.max_papers}"
+        out.append(Considered(r.paper, r.score, r.why, outcome))
+    listed = {c.paper.key for c in out}
+    for paper in papers:
+        if paper.key in listed:
+            continue
+        if paper.key in judged:
+            outcome = f'they said "{judged[paper.key]} like this" of it'
+        elif paper.key not in passing:
+            outcome = "left out by their categories"
+        else:
+            outcome = "excluded (their exclude list, or a paper they like)"
+        out.append(Considered(paper, None, (), outcome))
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -460,6 +461,51 @@ def test_why_explains_a_subscribers_day(run: Run, clean_env: Path) -> None:
     assert "sent " in out and "topic: reinforcement learning" in out
     code, out, _ = run("why", "ada@example.org", "--config", str(config), "--date", "2020-01-01")
     assert code == 0 and "nothing was planned or skipped for that day yet" in out
+
+
+def test_why_lists_every_paper_considered_and_why_it_was_not_sent(
+    run: Run, clean_env: Path
+) -> None:
+    pages = pages_folder(clean_env, "004_056f41bc6489462d.txt")
+    config = write_config(clean_env, pages, TWO_SUBSCRIBERS)
+    assert run("send-now", "--config", str(config))[0] == 0
+    code, out, err = run("why", "ada@example.org", "--config", str(config), "--all")
+    assert code == 0, err
+    found = re.search(r"planned \((\d+) new papers considered, 3 picked\)", out)
+    assert found, out
+    considered = int(found.group(1))
+    sent, listing = out.split("considered at ")
+    header, *rows = listing.splitlines()
+    assert f": {considered} papers, ranked again now" in header
+    assert len(rows) == considered
+    # Best first: the three papers of the digest, then the rest with the reason each
+    # was left out.
+    in_digest = [row for row in rows if " in the digest: " in row]
+    assert rows[:3] == in_digest
+    titles = [line.split(". ", 1)[1].split("  [")[0] for line in sent.splitlines()[-3:]]
+    assert all(any(t[:50] in row for row in in_digest) for t in titles), (titles, in_digest)
+    assert any(" beyond max_papers 3: " in row for row in rows)
+    assert any(" below min_score " in row for row in rows)
+    scores = [float(row.split()[1]) for row in rows]
+    assert scores == sorted(scores, reverse=True)
+    code, out, _ = run("why", "ada@example.org", "--config", str(config))
+    assert code == 0 and f"({considered - 20} more: digest why --all)" in out
+
+
+def test_why_names_the_papers_an_exclusion_left_out(run: Run, clean_env: Path) -> None:
+    pages = pages_folder(clean_env, "004_056f41bc6489462d.txt")
+    subscriber = (
+        '[[subscribers]]\nemail = "ada@example.org"\ntopics = ["reinforcement learning"]\n'
+        'exclude = ["policy"]\n'
+    )
+    config = write_config(clean_env, pages, subscriber)
+    assert run("send-now", "--config", str(config))[0] == 0
+    code, out, err = run("why", "ada@example.org", "--config", str(config), "--all")
+    assert code == 0, err
+    rows = out.split("considered at ")[1].splitlines()[1:]
+    excluded = [row for row in rows if " excluded (their exclude list" in row]
+    assert excluded and rows[-len(excluded) :] == excluded  # unranked, after the rest
+    assert all(row.split()[1] == "-" for row in excluded)
 
 
 def test_check_passes_then_reports_a_source_outage(run: Run, clean_env: Path) -> None:

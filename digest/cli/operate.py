@@ -83,6 +83,9 @@ async def _smtp_check(settings: Settings) -> str:
     return f"{where} answered"
 
 
+CONSIDERED_SHOWN = 20  # papers `digest why` lists without --all
+
+
 @click.command("why")
 @click.argument("email")
 @CONFIG_OPTION
@@ -93,8 +96,15 @@ async def _smtp_check(settings: Settings) -> str:
     default=None,
     help="The day to explain (default: today in the subscriber's time zone).",
 )
-def why(email: str, config_path: Path | None, day: datetime | None) -> None:
-    """Explain one subscriber's day: due or not, planned, sent, skipped, and why."""
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help=f"List every paper considered (default: the best {CONSIDERED_SHOWN}).",
+)
+def why(email: str, config_path: Path | None, day: datetime | None, show_all: bool) -> None:
+    """Explain one subscriber's day: due or not, planned, sent, skipped, and why; and
+    every paper the digest considered, with its score and why it was or was not sent."""
     settings = load_settings()
     _settings, config = setup(config_path)
     subscriber = config.subscriber(email)
@@ -108,6 +118,18 @@ def why(email: str, config_path: Path | None, day: datetime | None) -> None:
         papers = app.store.papers_by_id(
             [p["id"] for m in messages for p in (m["contents"] or {}).get("papers", [])]
         )
+        # The last decision that ranked papers: list them all, ranked again.
+        ranked = [d for d in decisions if d["status"] in ("planned", "no matching papers")]
+        considered: list[pipeline.Considered] = []
+        if ranked:
+            last = ranked[-1]
+            picked = {
+                entry["id"]
+                for m in messages
+                if m["message_id"] == last["message_id"]
+                for entry in (m["contents"] or {}).get("papers", [])
+            }
+            considered = pipeline.considered_papers(app, subscriber, last, picked)
     click.echo(f"{subscriber.email} on {wanted:%a %d %b %Y}")
     click.echo(f"schedule:  {schedule.describe()}")
     if schedule.runs_on(wanted):
@@ -137,3 +159,20 @@ def why(email: str, config_path: Path | None, day: datetime | None) -> None:
             title = paper.title if paper else f"paper {entry['id']}"
             reasons = "; ".join(Reason.from_json(r) for r in entry.get("why", []))
             click.echo(f"  {n}. {title}  [{reasons}]")
+    if considered:
+        _echo_considered(considered, ranked[-1]["created_at"], show_all)
+
+
+def _echo_considered(considered: list[pipeline.Considered], at: datetime, show_all: bool) -> None:
+    shown = considered if show_all else considered[:CONSIDERED_SHOWN]
+    click.echo(
+        f"considered at {at:%H:%M}: {len(considered)} papers, "
+        "ranked again now with the current preferences:"
+    )
+    for n, c in enumerate(shown, start=1):
+        score = f"{c.score:.3f}" if c.score is not None else "    -"
+        title = c.paper.title if len(c.paper.title) <= 60 else c.paper.title[:59] + "…"
+        reasons = f"  [{'; '.join(c.why)}]" if c.why else ""
+        click.echo(f"  {n:>3}. {score}  {c.outcome}: {title}{reasons}")
+    if len(shown) < len(considered):
+        click.echo(f"  ({len(considered) - len(shown)} more: digest why --all)")

@@ -51,6 +51,7 @@ class MemoryEmbeddingCache:
 @runtime_checkable
 class Ranker(Protocol):
     name: str
+    default_min_score: float  # the relevance a paper needs, unless a subscriber sets min_score
 
     def index(self, papers: Sequence[Paper]) -> int:
         """Per-paper work shared by every digest, done once when papers are stored."""

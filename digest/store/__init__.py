@@ -89,6 +89,13 @@ class Store:
         with transaction(self.engine) as conn:
             return papers.by_ids(conn, ids)
 
+    def papers_drawn_on(
+        self, email: str, after_id: int, through_id: int, before: datetime
+    ) -> dict[int, Paper]:
+        """The papers (by row id) a digest decided at `before` drew on (`digest why`)."""
+        with transaction(self.engine) as conn:
+            return papers.drawn_on(conn, email, after_id, through_id, before)
+
     def papers_seen_since(self, since: datetime) -> list[Paper]:
         """Papers first seen at or after `since`, oldest first."""
         with transaction(self.engine) as conn:

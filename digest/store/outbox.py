@@ -50,6 +50,7 @@ class PlannedDigest:
     seen_through: int
     plan_version: int  # as read with the candidates
     slot: datetime | None = None  # the scheduled slot this digest is for (None: forced)
+    seen_from: int | None = None  # the papers drawn on: row ids in (seen_from, seen_through]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +174,8 @@ def _decision(
         "message_id": message_id,
         "run_id": run_id,
         "created_at": now,
+        "considered_from": digest.seen_from,
+        "considered_through": digest.seen_through if digest.seen_from is not None else None,
     }
 
 

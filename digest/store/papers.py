@@ -22,6 +22,7 @@ from digest.store.rows import (
     row_to_paper,
 )
 from digest.store.schema import (
+    messages_table,
     papers_table,
     released_papers_table,
     reservations_table,
@@ -47,6 +48,7 @@ class Candidates:
     ids: dict[str, int] = field(default_factory=dict)  # paper key -> row id
     eligible: dict[str, set[str]] = field(default_factory=dict)  # email -> paper keys
     seen_through: dict[str, int] = field(default_factory=dict)  # email -> highest id considered
+    seen_from: dict[str, int] = field(default_factory=dict)  # email -> highest id before these
     versions: dict[str, int] = field(default_factory=dict)  # email -> plan_version read
 
 
@@ -100,11 +102,16 @@ def by_keys(conn: Connection, keys: Sequence[str]) -> list[Paper]:
     return [row_to_paper(r) for r in rows]
 
 
+def _offered() -> sa.ColumnElement[bool]:
+    """A digest may offer the paper: it is not known only from arXiv revisions."""
+    c = papers_table.c
+    return sa.or_(c.announce.is_(None), c.announce.not_in(sorted(REVISIONS)))
+
+
 def seen_since(conn: Connection, since: datetime) -> list[Paper]:
     """Papers first seen since then that a digest may offer (not arXiv revisions only)."""
     c = papers_table.c
-    offered = sa.or_(c.announce.is_(None), c.announce.not_in(sorted(REVISIONS)))
-    query = sa.select(papers_table).where(c.first_seen_at >= since, offered).order_by(c.id)
+    query = sa.select(papers_table).where(c.first_seen_at >= since, _offered()).order_by(c.id)
     return [row_to_paper(r) for r in conn.execute(query)]
 
 
@@ -146,10 +153,9 @@ def candidates(
         return Candidates()
     extra = sorted(set().union(*released.values())) if released else []
     newer = c.id > min(starts.values())
-    offered = sa.or_(c.announce.is_(None), c.announce.not_in(sorted(REVISIONS)))
     rows = conn.execute(
         sa.select(papers_table)
-        .where(offered, sa.or_(newer, c.id.in_(extra)) if extra else newer)
+        .where(_offered(), sa.or_(newer, c.id.in_(extra)) if extra else newer)
         .order_by(c.id)
     ).all()
     reserved: dict[str, set[int]] = {}
@@ -173,6 +179,7 @@ def candidates(
     shared = {start: {keys[i] for i in ids} for start, ids in after.items()}
     for email in emails:
         result.seen_through[email] = max(top, starts[email])
+        result.seen_from[email] = starts[email]
         result.versions[email] = known[email][1] if email in known else NEW_SUBSCRIBER
         own_released, own_reserved = released.get(email), reserved.get(email)
         if not own_released and not own_reserved:
@@ -181,6 +188,32 @@ def candidates(
             ids = (after[starts[email]] | (own_released or set())) - (own_reserved or set())
             result.eligible[email] = {keys[i] for i in ids}
     return result
+
+
+def drawn_on(
+    conn: Connection, email: str, after_id: int, through_id: int, before: datetime
+) -> dict[int, Paper]:
+    """The papers (by row id) a digest planned at `before` could draw on for `email`:
+    ids in (after_id, through_id], no arXiv revision, none an earlier digest reserved.
+
+    Papers released by a failed digest and offered again are not among them."""
+    c, rv, m = papers_table.c, reservations_table.c, messages_table.c
+    earlier = (
+        sa.select(rv.paper_id)
+        .join(messages_table, m.id == rv.message_id)
+        .where(rv.subscriber == email, m.created_at < before)
+    )
+    query = (
+        sa.select(papers_table)
+        .where(
+            c.id > after_id,
+            c.id <= through_id,
+            _offered(),
+            c.id.not_in(earlier),
+        )
+        .order_by(c.id)
+    )
+    return {row.id: row_to_paper(row) for row in conn.execute(query)}
 
 
 def first_id_since(conn: Connection, since: datetime) -> int:

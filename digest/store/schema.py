@@ -149,6 +149,10 @@ decisions_table = sa.Table(
     sa.Column("message_id", sa.Text),
     sa.Column("run_id", sa.Integer),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # The papers this decision drew on: row ids in (considered_from, considered_through]
+    # (`digest why` ranks them again to show every one; null: nothing was considered).
+    sa.Column("considered_from", sa.Integer),
+    sa.Column("considered_through", sa.Integer),
     sa.Index("ix_decisions_subscriber_day", "subscriber", "day"),
 )
 fetches_table = sa.Table(
