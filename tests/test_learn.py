@@ -176,14 +176,25 @@ def test_papers_given_feedback_are_not_sent_again(ranker: Ranker) -> None:
     assert len(ranked) == len(TODAY) - 2
 
 
-def test_more_from_a_subscriber_without_topics_becomes_what_they_like(ranker: Ranker) -> None:
+def test_more_from_a_subscriber_without_topics_tilts_their_trending_list(
+    ranker: Ranker,
+) -> None:
     """Without topics or likes a subscriber gets the day in upvote order; their "more"
-    papers then act as liked papers (with the same threshold)."""
+    papers lift similar papers, and the digest stays as long (no threshold appears)."""
     trending = Subscriber("trending@example.org")
-    before = ranked_ids(rank_all(ranker, trending))
-    after = ranked_ids(rank_all(ranker, trending, said("more", *MEMORY_EARLIER)))
-    assert before != after
-    assert set(after[:3]) & set(MEMORY_TODAY)
+
+    def digest(feedback: list[Feedback] | None, lift: bool) -> list[RankedPaper]:
+        given = {trending.email: feedback} if feedback is not None else None
+        ranked = ranker.rank(
+            TODAY, [trending], history=EARLIER, feedback=given, lift_thresholds=lift
+        )
+        return ranked[trending.email]
+
+    more = said("more", *MEMORY_EARLIER)
+    assert len(digest(more, False)) == len(digest(None, False)) == trending.max_papers
+    before = places(digest(None, True), MEMORY_TODAY)
+    after = places(digest(more, True), MEMORY_TODAY)
+    assert sum(after) < 0.9 * sum(before), (before, after)
 
 
 # --- digest rank --feedback ---------------------------------------------------------------

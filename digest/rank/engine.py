@@ -56,6 +56,10 @@ WHY_MIN = 0.25
 WHY_LEARNED_Z = 1.0
 # ... and the paper stands out this much among the day's papers as like the one it names.
 WHY_SIMILAR_Z = 1.5
+# A subscriber with neither topics nor likes who says "more like this": their list is
+# ranked half by upvotes (as before) and half by what they said "more" of, with no
+# threshold, so one click tilts their trending digest rather than shrinking it.
+TRENDING_TILT = 0.5
 BLOCK = 4096
 
 
@@ -711,8 +715,13 @@ def _collect(
             a = intern(3, s.authors)
         sig = signals.get(s.email, ())
         f = signal_ids.setdefault(sig, len(signal_ids))
-        has = bool(s.topics or s.like or any(x & 1 for x in sig))
-        if has:
+        tilted = not (s.topics or s.like) and any(x & 1 for x in sig)
+        has = bool(s.topics or s.like) or tilted
+        if tilted:
+            # Without topics or likes a subscriber gets the day's trending papers; their
+            # "more" papers tilt that list toward them, and it stays a full digest.
+            weight, threshold = TRENDING_TILT, 0.0
+        elif has:
             weight = min(max(s.popularity, 0.0), 1.0)
             threshold = default_min_score if s.min_score is None else s.min_score
         else:
