@@ -139,20 +139,6 @@ def plan(
     return outcome
 
 
-def log_decision(
-    conn: Connection,
-    digest: PlannedDigest,
-    status: str,
-    now: datetime,
-    run_id: int | None,
-    *,
-    message_id: str | None = None,
-    detail: str = "",
-) -> None:
-    row = _decision(digest, status, now, run_id, message_id=message_id, detail=detail)
-    conn.execute(decisions_table.insert().values(row))
-
-
 def _decision(
     digest: PlannedDigest,
     status: str,
@@ -216,7 +202,9 @@ def skip_slot(
             )
         )
     digest = PlannedDigest(subscriber, day, (), {}, 0, 0, slot)
-    log_decision(conn, digest, "skipped", now, None, detail=reason)
+    conn.execute(
+        decisions_table.insert().values(_decision(digest, "skipped", now, None, detail=reason))
+    )
     return True
 
 
