@@ -545,7 +545,7 @@ class Considered:
     """A paper a digest drew on, as ranked again for `digest why`."""
 
     paper: Paper
-    score: float | None  # None: not ranked (left out by the subscriber's categories)
+    score: float | None  # None: not ranked (categories, exclusions, earlier feedback)
     why: tuple[Reason, ...]
     outcome: str  # "in the digest", or why not
 
@@ -555,7 +555,8 @@ def considered_papers(
 ) -> list[Considered]:
     """Every paper a planning decision drew on, ranked again with today's preferences,
     feedback and ranker, best first: in the digest (`picked`, by row id), below
-    min_score, beyond max_papers, or left out by the subscriber's categories."""
+    min_score, beyond max_papers; then those left out by categories, exclusions or
+    earlier feedback."""
     first, last = decision.get("considered_from"), decision.get("considered_through")
     if first is None or last is None:
         return []
@@ -582,6 +583,8 @@ def considered_papers(
         if row_of[r.paper.key] in picked:
             outcome = "in the digest"
         elif r.score < threshold and (subscriber.topics or subscriber.like):
+            # (With `popularity` the score mixes in upvotes; the threshold is on relevance,
+            # so near it this may name the other reason.)
             outcome = f"below min_score {threshold:.2f}"
         else:
             outcome = f"beyond max_papers {subscriber.max_papers}"
