@@ -143,7 +143,8 @@ class Paper:
     @property
     def key(self) -> str:
         """Stable identity: the arXiv id where known, else the normalised title."""
-        return paper_key(self.arxiv_id, self.title_key)
+        # The title is normalised only when needed: keys are taken very often.
+        return paper_key(self.arxiv_id, "" if self.arxiv_id else self.title_key)
 
     @property
     def url(self) -> str:
