@@ -41,7 +41,7 @@ from digest.models import (
     Subscriber,
     key_for_reference,
 )
-from digest.rank.filters import filter_by_categories
+from digest.rank.filters import filter_by_categories, matched_category
 from digest.render import render_message
 from digest.schedule import Schedule, decide
 from digest.sources import FetchContext, Source
@@ -338,6 +338,8 @@ def rank_digests(
         fallback = not chosen and sub.when_empty == "trending"
         if fallback:
             chosen = trending(candidates.papers, eligible)
+        if sub.categories:
+            chosen = [_with_category(r, sub.categories) for r in chosen]
         contents: dict[str, object] = {
             "considered": considered,
             "period_start": entry.period_start.isoformat() if entry.period_start else None,
@@ -371,6 +373,14 @@ def rank_digests(
         )
         result.append((digest, planned))
     return result
+
+
+def _with_category(ranked: RankedPaper, wanted: Sequence[str]) -> RankedPaper:
+    """The why-line also names the arXiv category the subscriber follows it for."""
+    category = matched_category(ranked.paper, wanted)
+    if category is None:
+        return ranked
+    return replace(ranked, why=(*ranked.why, Reason("category", category)))
 
 
 def trending(papers: Sequence[Paper], eligible: set[str], limit: int = 3) -> list[RankedPaper]:

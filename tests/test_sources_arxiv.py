@@ -739,6 +739,9 @@ def test_send_now_keeps_each_subscribers_categories_and_never_sends_a_revision(
     hf = {p.arxiv_id for p in _hf_day()}
     # The list's papers that arXiv's feed put in cs.CL (2604.01221 is cs.AI, cs.CV).
     assert _sent_ids(outbox, "cl@example.org", seen) == {"2604.01220", "2603.28407"}
+    # Each paper's why-line names the category it came for.
+    (mail,) = outbox.glob("cl@example.org-*.eml")
+    assert mail.read_text().count("in cs.CL") >= 2
     assert _sent_ids(outbox, "vision@example.org", seen) == set()  # 2604.01221 is on HF
     assert _sent_ids(outbox, "hf@example.org", seen) == hf
 

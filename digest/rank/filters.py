@@ -56,6 +56,17 @@ def filter_by_categories(
     return result
 
 
+def matched_category(paper: Paper, wanted: Sequence[str]) -> str | None:
+    """The paper's first arXiv category that an entry of `wanted` names (the category, or
+    its archive): what a why-line can say it was sent for."""
+    names = {w.casefold() for w in wanted}
+    for category in paper.categories:
+        folded = category.casefold()
+        if folded in names or folded.partition(".")[0] in names:
+            return category
+    return None
+
+
 def paper_labels(paper: Paper) -> frozenset[str]:
     """What a filter entry can name on this paper: each category and its archive, casefolded,
     and `huggingface` when the paper is on Hugging Face's list."""
