@@ -389,6 +389,9 @@ def test_a_config_that_cannot_send_anything_is_an_error(
         ("papers.bin", bytes(range(256)) * 4),
         ("papers.json", b"\x89PNG\r\n\x1a\n" + bytes(200)),
         ("papers.jsonl", b'{"id": "1", "title": "fine"}\n{"title": \n'),
+        ("papers.jsonl", b'{"title": "fine", "categories": 5}\n'),
+        ("papers.jsonl", b'{"title": "fine", "authors": [{"name": "Ada"}]}\n'),
+        ("papers.jsonl", b'{"title": "fine", "upvotes": "many"}\n'),
     ],
 )
 def test_rank_on_an_unusable_file_names_it(

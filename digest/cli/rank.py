@@ -56,9 +56,6 @@ def read_papers_jsonl(path: Path) -> list[Paper]:
 
 
 def _paper(r: dict[str, Any], where: str, line: int) -> Paper:
-    authors = r.get("authors") or ()
-    if isinstance(authors, str):
-        authors = [a.strip() for a in authors.split(",")]
     published = None
     if r.get("date"):
         try:
@@ -66,20 +63,33 @@ def _paper(r: dict[str, Any], where: str, line: int) -> Paper:
         except ValueError as exc:
             raise SourceError(where, f"bad date {r['date']!r}", line) from exc
     upvotes = r.get("upvotes")
-    categories = r.get("categories") or ()
-    if isinstance(categories, str):
-        categories = categories.split()
+    if isinstance(upvotes, str) and upvotes.strip().isdigit():
+        upvotes = int(upvotes)
+    if upvotes is not None and (isinstance(upvotes, bool) or not isinstance(upvotes, int)):
+        raise SourceError(where, f"upvotes {upvotes!r}: not a whole number", line)
     return Paper(
         title=" ".join(str(r["title"]).split()),
         abstract=" ".join(str(r.get("abstract") or r.get("summary") or "").split()),
         arxiv_id=str(r["id"]) if r.get("id") else None,
-        authors=tuple(str(a) for a in authors if str(a).strip()),
+        authors=_texts(r, "authors", ",", where, line),
         published=published,
-        upvotes=int(upvotes) if upvotes is not None else None,
-        ai_keywords=tuple(str(k) for k in r.get("ai_keywords") or ()),
-        categories=tuple(str(c) for c in categories if str(c).strip()),
+        upvotes=upvotes,
+        ai_keywords=_texts(r, "ai_keywords", None, where, line),
+        categories=_texts(r, "categories", " ", where, line),
         source=where,
     )
+
+
+def _texts(
+    r: dict[str, Any], field: str, separator: str | None, where: str, line: int
+) -> tuple[str, ...]:
+    """A field that holds a list of strings (or, with `separator`, one string of them)."""
+    value = r.get(field) or ()
+    if isinstance(value, str) and separator is not None:
+        value = value.split(separator)
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise SourceError(where, f"{field}: not a list of strings", line)
+    return tuple(v.strip() for v in value if v.strip())
 
 
 def read_papers(path: Path) -> list[Paper]:
