@@ -327,15 +327,19 @@ def load_config(path: Path, *, is_example: bool = False) -> Config:
     return Config(path, subscribers, tuple(sources), is_example)
 
 
+def subscriber_label(index: int, table: dict[str, Any]) -> str:
+    """How an error names a `[[subscribers]]` table: `subscribers[2] (ada@example.org)`."""
+    email = table.get("email")
+    return f"subscribers[{index}]" + (f" ({email})" if isinstance(email, str) else "")
+
+
 def _parse_subscribers(path: Path, tables: object) -> tuple[Subscriber, ...]:
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(f"{path}: subscribers: expected [[subscribers]] tables")
     seen: dict[str, int] = {}
     result = []
     for index, table in enumerate(tables, start=1):
-        label = f"subscribers[{index}]"
-        if isinstance(table.get("email"), str):
-            label += f" ({table['email']})"
+        label = subscriber_label(index, table)
         try:
             model = _SubscriberModel.model_validate(table)
         except ValidationError as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from smtp_server import RecordingHandler, free_port
+from smtp_server import RecordingHandler, ScriptedHandler, free_port, serve
 
 from digest.models import Paper
 from digest.store import PlannedDigest, Store
@@ -44,10 +44,8 @@ class SlowHandler(RecordingHandler):
 @pytest.fixture
 def sink() -> Iterator[tuple[Controller, SlowHandler]]:
     handler = SlowHandler(0.002)
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
+    with serve(handler) as controller:
+        yield controller, handler
 
 
 def seed_outbox(url: str, count: int) -> None:
@@ -184,31 +182,13 @@ def test_a_worker_sent_sigterm_finishes_in_flight_and_sends_nothing_twice(
 
 
 def test_a_permanent_refusal_fails_once_and_releases_the_papers(tmp_path: Path) -> None:
-    class Refuse550(RecordingHandler):
-        async def handle_RCPT(
-            self,
-            server: SMTP,
-            session: Session,
-            envelope: Envelope,
-            address: str,
-            options: list[str],
-        ) -> str:
-            if address.startswith("s00001@"):
-                return "550 5.1.1 No such user"
-            envelope.rcpt_tos.append(address)
-            return "250 OK"
-
-    handler = Refuse550()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
+    handler = ScriptedHandler({"s00001@example.org": ("RCPT", "550 5.1.1 No such user")})
+    with serve(handler) as controller:
         url = f"sqlite:///{tmp_path / 'digest.db'}"
         seed_outbox(url, 3)
         env = worker_env(tmp_path, url, controller.port)
         worker = start_worker(tmp_path, env)
         _out, err = worker.communicate(timeout=60)
-    finally:
-        controller.stop()
     assert worker.returncode == 1
     assert b"s00001@example.org: failed" in err and b"550" in err
     assert len(handler.raw) == 2

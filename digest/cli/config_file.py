@@ -22,7 +22,7 @@ import tomlkit
 from pydantic import ValidationError
 from tomlkit.exceptions import TOMLKitError
 
-from digest.config import _describe, _SubscriberModel, load_config
+from digest.config import _describe, _SubscriberModel, load_config, subscriber_label
 from digest.errors import ConfigError
 
 _HEADER = re.compile(r"^\s*\[(\[)?\s*([^\[\]#]+?)\s*\](\])?\s*(?:#.*)?$")
@@ -139,9 +139,7 @@ def check(text: str) -> Checked:
     first: dict[str, tuple[int, int | None]] = {}
     for index, table in enumerate(tables, start=1):
         span = spans[index - 1] if spans else None
-        label = f"subscribers[{index}]"
-        if isinstance(table.get("email"), str):
-            label += f" ({table['email']})"
+        label = subscriber_label(index, table)
         try:
             model = _SubscriberModel.model_validate(table)
         except ValidationError as exc:

@@ -23,6 +23,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import ValidationError
 
 from digest.cli import config_file
+from digest.cli.commands import CONFIG_OPTION
 from digest.cli.output import print_table
 from digest.cli.serve import load_tokens
 from digest.config import (
@@ -38,14 +39,6 @@ from digest.errors import ConfigError, InputError
 from digest.inbound import parse_dsn, parse_request
 from digest.sources import build_source
 from digest.store import Bounce, Store
-
-CONFIG_OPTION = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Config file (default: $DIGEST_CONFIG, ./digest.toml, else the bundled example).",
-)
 
 
 def _config_file(config_path: Path | None, settings: Settings, *, editing: bool) -> Path:
