@@ -77,6 +77,21 @@ def fetch_remembering(source: Source, ctx: FetchContext) -> list[PageResult]:
     return pages
 
 
+class FakeClock:
+    """An injected monotonic clock for HttpClient: it moves only when its sleep waits."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 @dataclass(frozen=True)
 class Reply:
     """One scripted answer. `etag`: answer 304 when the request's If-None-Match matches."""

@@ -10,6 +10,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -145,6 +146,13 @@ def serve(handler: Any, **smtp_options: Any) -> Iterator[CountingController]:
         yield controller
     finally:
         controller.stop()
+
+
+def send_through(monkeypatch: pytest.MonkeyPatch, controller: Controller) -> None:
+    """Point digest's DIGEST_SMTP_* settings at this test server (plain SMTP)."""
+    monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(controller.port))
+    monkeypatch.setenv("DIGEST_SMTP_SECURITY", "none")
 
 
 def free_port() -> int:

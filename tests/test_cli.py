@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from cli_runner import run_digest
-from smtp_server import RecordingHandler, RefusingHandler
+from smtp_server import RecordingHandler, RefusingHandler, send_through
 
 from digest.models import Subscriber
 from digest.rank import make_ranker
@@ -160,9 +160,7 @@ def test_delivers_over_smtp_when_configured(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     controller, handler = smtp_server
-    monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("DIGEST_SMTP_PORT", str(controller.port))
-    monkeypatch.setenv("DIGEST_SMTP_SECURITY", "none")
+    send_through(monkeypatch, controller)
     monkeypatch.setenv("DIGEST_FROM", "Papers <papers@example.org>")
     code, out, err = run("send-now")
     assert code == 0, err
@@ -184,9 +182,7 @@ def test_failed_send_is_retried_next_run_not_lost(
 ) -> None:
     config = write_config(clean_env, EXAMPLE_PAGES, TWO_SUBSCRIBERS)
     refusing = smtp_server_factory(RefusingHandler("451 4.3.0 Mailbox busy"))
-    monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("DIGEST_SMTP_PORT", str(refusing.port))
-    monkeypatch.setenv("DIGEST_SMTP_SECURITY", "none")
+    send_through(monkeypatch, refusing)
     monkeypatch.setenv("DIGEST_RETRY_DELAY", "0")  # retries are due at once
     monkeypatch.setenv("DIGEST_MAX_ATTEMPTS", "2")
     code, out, _ = run("send-now", "--config", str(config))

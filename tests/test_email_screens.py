@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chromium import CHROMIUM, HEADLESS_FLAGS
 from test_email_content import ROOT, example_digest, report
 
 from digest.render import make_environment, render_message
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = ROOT / "docs" / "screenshots"
 VIEWS = [(375, "light"), (375, "dark"), (1024, "light"), (1024, "dark")]
 
@@ -64,14 +64,7 @@ class Browser:
         self.process = subprocess.Popen(
             [
                 CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
+                *HEADLESS_FLAGS,
                 "--disable-dev-shm-usage",
                 "--hide-scrollbars",
                 "--mute-audio",

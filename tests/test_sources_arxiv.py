@@ -18,10 +18,19 @@ from pathlib import Path
 
 import pytest
 from cli_runner import run_digest
-from http_server import API_DAYS, FIXTURES, RecordedServer, Reply, fetch_remembering, shared_data
+from fuzzing import FUZZ, damaged
+from http_server import (
+    API_DAYS,
+    FIXTURES,
+    FakeClock,
+    RecordedServer,
+    Reply,
+    fetch_remembering,
+    shared_data,
+)
 from http_server import http_server as http_server  # fixture
 from http_server import recorded_server as recorded_server  # fixture
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from digest.config import load_config
@@ -297,9 +306,6 @@ def test_a_feed_at_arxivs_item_limit_says_papers_may_be_missing() -> None:
     assert len(caught.value.papers) == FEED_LIMIT
 
 
-FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
 def _check(data: bytes) -> None:
     try:
         papers = parse_arxiv_feed(data, "fuzz-input")
@@ -322,36 +328,18 @@ def test_fuzz_arbitrary_text(text: str) -> None:
     _check(text.encode("utf-8", "surrogatepass"))
 
 
-@st.composite
-def _damaged(draw: st.DrawFn, path: Path) -> bytes:
-    """A feed with a few cuts, splices and byte flips, as a damaged download looks."""
-    data = bytearray(path.read_bytes())
-    for _ in range(draw(st.integers(1, 4))):
-        at = draw(st.integers(0, max(0, len(data) - 1)))
-        action = draw(st.sampled_from(["flip", "cut", "delete", "insert", "duplicate"]))
-        if action == "flip" and data:
-            data[at] = draw(st.integers(0, 255))
-        elif action == "cut":
-            del data[at:]
-        elif action == "delete":
-            del data[at : at + draw(st.integers(1, 200))]
-        elif action == "insert":
-            data[at:at] = draw(
-                st.sampled_from([b"<", b"&", b"</item>", b"<item>", b"]]>", b"\x00", b"&amp;"])
-            )
-        else:
-            data[at:at] = data[at : at + draw(st.integers(1, 600))]
-    return bytes(data)
+# What a damaged feed gains: markup and entities cut loose.
+XML_SPLICES = (b"<", b"&", b"</item>", b"<item>", b"]]>", b"\x00", b"&amp;")
 
 
 @FUZZ
-@given(data=_damaged(DAY1))
+@given(data=damaged(DAY1.read_bytes(), XML_SPLICES, longest_copy=600))
 def test_fuzz_damaged_rss_feed(data: bytes) -> None:
     _check(data)
 
 
 @FUZZ
-@given(data=_damaged(API_QUERY))
+@given(data=damaged(API_QUERY.read_bytes(), XML_SPLICES, longest_copy=600))
 def test_fuzz_damaged_api_answer(data: bytes) -> None:
     _check(data)
 
@@ -427,21 +415,6 @@ def test_subscriber_categories_are_validated_one_line(tmp_path: Path) -> None:
 
 
 # --- the source over HTTP --------------------------------------------------------------
-
-
-class FakeClock:
-    """A monotonic clock that only moves when the injected sleep waits."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

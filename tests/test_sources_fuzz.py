@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
+from fuzzing import FUZZ, damaged
 from http_server import API_DAYS, HTML_DAY, PAGES
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from digest.errors import SourceError
@@ -27,8 +28,6 @@ PARSERS: dict[str, Parser] = {
     "hf-html": lambda data, where: parse_papers_html(data, where),
     "hf-html-cards": lambda data, where: parse_papers_html(data, where, method="cards"),
 }
-
-FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @cache
@@ -86,26 +85,8 @@ def test_arbitrary_text(kind: str, text: str) -> None:
     _check(PARSERS[kind], text.encode("utf-8", "surrogatepass"))
 
 
-@st.composite
-def _mutated(draw: st.DrawFn, sample: str) -> bytes:
-    """A real input with a few cuts, splices and byte flips, as a damaged download looks."""
-    data = bytearray(_samples()[sample])
-    for _ in range(draw(st.integers(1, 4))):
-        at = draw(st.integers(0, max(0, len(data) - 1)))
-        action = draw(st.sampled_from(["flip", "cut", "delete", "insert", "duplicate"]))
-        if action == "flip" and data:
-            data[at] = draw(st.integers(0, 255))
-        elif action == "cut":
-            del data[at:]
-        elif action == "delete":
-            del data[at : at + draw(st.integers(1, 200))]
-        elif action == "insert":
-            data[at:at] = draw(
-                st.sampled_from([b"\n", b"\n\n", b"\xc2\xb7\n", b'"', b"{", b"]", b"<a>", b"\x00"])
-            )
-        else:
-            data[at:at] = data[at : at + draw(st.integers(1, 300))]
-    return bytes(data)
+# What a damaged page gains: line breaks, separators and markup cut loose.
+TEXT_SPLICES = (b"\n", b"\n\n", b"\xc2\xb7\n", b'"', b"{", b"]", b"<a>", b"\x00")
 
 
 @pytest.mark.parametrize(
@@ -120,7 +101,7 @@ def _mutated(draw: st.DrawFn, sample: str) -> bytes:
 @FUZZ
 @given(st.data())
 def test_mutated_real_inputs(kind: str, sample: str, data: st.DataObject) -> None:
-    _check(PARSERS[kind], data.draw(_mutated(sample)))
+    _check(PARSERS[kind], data.draw(damaged(_samples()[sample], TEXT_SPLICES)))
 
 
 def test_samples_are_real_pages() -> None:

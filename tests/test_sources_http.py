@@ -10,7 +10,15 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from http_server import API_DAYS, HTML_DAY, RecordedServer, Reply, api_target, fetch_remembering
+from http_server import (
+    API_DAYS,
+    HTML_DAY,
+    FakeClock,
+    RecordedServer,
+    Reply,
+    api_target,
+    fetch_remembering,
+)
 from http_server import http_server as http_server  # fixture
 from http_server import recorded_server as recorded_server  # fixture
 
@@ -33,21 +41,6 @@ class Sleeps(list[float]):
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
-
-
-class FakeClock:
-    """An injected monotonic clock that only moves when the injected sleep waits."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

@@ -21,27 +21,18 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from chromium import CHROMIUM, HEADLESS_FLAGS
 from cli_runner import run_digest
-from smtp_server import RecordingHandler, free_port
+from smtp_server import RecordingHandler, free_port, send_through
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "examples" / "pages"
 KEY = "browser-test-secret-0123456789abcdef"
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = CHROMIUM
     driver_path = shutil.which("chromedriver")
     if not (chromium and driver_path):
         missing = "chromium" if not chromium else "chromedriver (chromium-driver)"
@@ -53,7 +44,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
+    for flag in HEADLESS_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
     driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
@@ -117,9 +108,7 @@ def test_unsubscribe_in_a_real_browser_stops_the_next_digest(
     from selenium.webdriver.support.ui import WebDriverWait
 
     controller, handler = smtp_server
-    monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("DIGEST_SMTP_PORT", str(controller.port))
-    monkeypatch.setenv("DIGEST_SMTP_SECURITY", "none")
+    send_through(monkeypatch, controller)
     monkeypatch.setenv("DIGEST_FROM", "Papers <papers@example.org>")
     pages = clean_env / "pages"
     pages.mkdir()
