@@ -93,14 +93,16 @@ class Composer:
         """
         email, tokens = subscriber.email, self._state.tokens
         mailto = quote(self.unsubscribe_mailto or self._state.writer.envelope_sender, safe="@")
-        subject = f"unsubscribe%20{tokens.unsubscribe(email)}" if tokens else "unsubscribe"
-        mail_link = f"mailto:{mailto}?subject={subject}"
-        if tokens is None or not self.public_url:
+        if tokens is None:
+            return DigestLinks(unsubscribe_mailto=f"mailto:{mailto}?subject=unsubscribe")
+        token = tokens.unsubscribe(email)
+        mail_link = f"mailto:{mailto}?subject=unsubscribe%20{token}"
+        if not self.public_url:
             return DigestLinks(unsubscribe_mailto=mail_link)
         base = self.public_url.rstrip("/")
         day = claimed.issue_date
         return DigestLinks(
-            unsubscribe=f"{base}/u/{tokens.unsubscribe(email)}",
+            unsubscribe=f"{base}/u/{token}",
             unsubscribe_mailto=mail_link,
             feed=f"{base}/feed/{tokens.feed(email)}.atom",
             papers={

@@ -125,6 +125,7 @@ def run_once(
     `now` is the run's time (list dates, plans); `clock` tells delivery the time as it
     goes (retries, leases), and defaults to a clock that stays at `now`.
     """
+    clock = clock or (lambda: now)
     subscribers = select_subscribers(app, options.only)
     report = RunReport()
     if options.fetch:
@@ -142,11 +143,11 @@ def run_once(
     if options.dry_run:
         report.digests = waiting + planned
         return report
-    delivered = asyncio.run(deliver(app, clock or (lambda: now), halt=halt))
+    delivered = asyncio.run(deliver(app, clock, halt=halt))
     report.digests = waiting + merge_reports(planned, delivered)
     report.storm, report.stopped = delivered.storm, delivered.stopped
     assert run_id is not None
-    app.store.finish_run(run_id, (clock or (lambda: now))(), run_counts(report), run_errors(report))
+    app.store.finish_run(run_id, clock(), run_counts(report), run_errors(report))
     return report
 
 
