@@ -186,8 +186,6 @@ def outages(app: App, now: datetime) -> dict[str, str]:
     found = {}
     for source, health in app.store.source_health().items():
         last = health.get("last_success")
-        if last is not None and last.tzinfo is None:
-            last = last.replace(tzinfo=now.tzinfo)
         if health.get("recent_failures") and (last is None or now - last > limit):
             since = f"since {last:%Y-%m-%d %H:%M}" if last else "ever"
             found[source] = f"no successful fetch {since}: {health.get('last_error')}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -137,6 +138,17 @@ def test_two_planners_racing_over_the_same_subscribers_plan_each_once(
     assert store.message_counts() == {"pending": 100}
     statuses = [d["status"] for d in store.decisions(emails[-1], NOW.date())]
     assert sorted(statuses) == ["planned", "planned by another run"]
+
+
+def test_a_slot_in_another_time_zone_reads_back_as_the_same_moment(store: Store) -> None:
+    """A Tokyo subscriber's 07:00 slot is 22:00 UTC the day before, whatever the database
+    (SQLite keeps no offset); scheduling compares it with slots of every other zone."""
+    tokyo = datetime(2026, 11, 30, 7, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert store.skip_slot("tokyo@example.org", tokyo, tokyo.date(), "test", NOW, 3)
+    handled, _planned = store.last_slots(["tokyo@example.org"])["tokyo@example.org"]
+    assert handled == tokyo and handled is not None and handled.utcoffset() == timedelta(0)
+    # Handled once: the same moment given in UTC is not a later slot.
+    assert not store.skip_slot("tokyo@example.org", tokyo.astimezone(UTC), tokyo.date(), "", NOW, 3)
 
 
 def test_new_subscriber_starts_with_recent_papers_only(store: Store) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -217,21 +217,14 @@ def last_slots(
     planned: dict[str, datetime | None] = {}
     for chunk in chunks(list(emails)):
         query = sa.select(t.c.email, t.c.last_slot_at).where(t.c.email.in_(chunk))
-        handled.update((row.email, _aware(row.last_slot_at)) for row in conn.execute(query))
+        handled.update((row.email, row.last_slot_at) for row in conn.execute(query))
         query = (
             sa.select(d.subscriber, sa.func.max(d.slot_at).label("slot"))
             .where(d.subscriber.in_(chunk), d.status == "planned")
             .group_by(d.subscriber)
         )
-        planned.update((row.subscriber, _aware(row.slot)) for row in conn.execute(query))
+        planned.update((row.subscriber, row.slot) for row in conn.execute(query))
     return {e: (handled.get(e), planned.get(e)) for e in emails}
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite gives back naive datetimes; everything stored is UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,8 +269,7 @@ def _take_turns(conn: Connection, digests: Sequence[PlannedDigest], now: datetim
         .with_for_update()  # rendered as nothing on SQLite
     )
     found = {
-        r.email: _Turn(r.plan_version, r.seen_through, _aware(r.last_slot_at))
-        for r in conn.execute(locked)
+        r.email: _Turn(r.plan_version, r.seen_through, r.last_slot_at) for r in conn.execute(locked)
     }
     state = {email: turn for email, turn in found.items() if email not in created}
     took: list[bool] = []
@@ -557,11 +549,10 @@ def suppressed(conn: Connection, emails: Sequence[str]) -> dict[str, str]:
 
 def next_due(conn: Connection) -> datetime | None:
     m = messages_table.c
-    return _aware(
-        conn.execute(
-            sa.select(sa.func.min(m.next_attempt_at)).where(m.status.in_(("pending", "retry")))
-        ).scalar()
-    )
+    due: datetime | None = conn.execute(
+        sa.select(sa.func.min(m.next_attempt_at)).where(m.status.in_(("pending", "retry")))
+    ).scalar()
+    return due
 
 
 def start_run(conn: Connection, kind: str, now: datetime) -> int:

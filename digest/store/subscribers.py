@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -182,14 +182,13 @@ def sent_papers(conn: Connection, email: str, messages: int) -> list[SentPaper]:
     by_id = papers.by_ids(conn, ids)
     result = []
     for row in rows:
-        sent_at = row.sent_at if row.sent_at.tzinfo else row.sent_at.replace(tzinfo=UTC)
         for item in (row.contents or {}).get("papers", []):
             paper = by_id.get(int(item["id"]))
             if paper is None:
                 continue
             why = tuple(Reason.from_json(w) for w in item.get("why", ()))
-            issue = row.issue_date or sent_at.date()
-            result.append(SentPaper(paper, why, issue, sent_at, row.message_id))
+            issue = row.issue_date or row.sent_at.date()
+            result.append(SentPaper(paper, why, issue, row.sent_at, row.message_id))
     return result
 
 
