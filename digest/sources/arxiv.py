@@ -33,7 +33,13 @@ from lxml import etree
 
 from digest.errors import ConfigError, SourceError
 from digest.models import Paper, normalise_arxiv_id
-from digest.sources.base import FetchContext, PageResult, PartialPageError, SourceOptions
+from digest.sources.base import (
+    FetchContext,
+    PageResult,
+    PartialPageError,
+    SourceOptions,
+    kept_papers,
+)
 from digest.sources.files import FileSource
 from digest.sources.retrieve import FileRead, HttpClient, fetch_page
 
@@ -179,14 +185,7 @@ def _papers(
             papers.append(paper_from_item(item, feed_day, where))
         except BadItem as exc:
             problems.append(f"item {index}: {exc}")
-    if problems and not strict:
-        return papers
-    if problems and not papers:
-        raise SourceError(where, f"no readable paper in {count} items; {problems[0]}")
-    if problems:
-        reason = f"{len(problems)} of {count} items skipped; {problems[0]}"
-        raise PartialPageError(where, reason, papers, skipped=len(problems))
-    return papers
+    return kept_papers(where, papers, problems if strict else (), count)
 
 
 def paper_from_item(item: etree._Element, feed_day: date | None, where: str) -> Paper:

@@ -28,6 +28,20 @@ class PartialPageError(SourceError):
         self.skipped = skipped
 
 
+def kept_papers(
+    where: str, papers: list[Paper], problems: Sequence[str], items: int
+) -> list[Paper]:
+    """A page's papers when `problems` (one per unreadable item of `items`) may be
+    non-empty: all of them, or the readable ones in a PartialPageError, or SourceError
+    when none was readable."""
+    if problems and not papers:
+        raise SourceError(where, f"no readable paper in {items} items; {problems[0]}")
+    if problems:
+        reason = f"{len(problems)} of {items} items skipped; {problems[0]}"
+        raise PartialPageError(where, reason, papers, skipped=len(problems))
+    return papers
+
+
 class SourceMemory(Protocol):
     """What earlier runs remembered, read-only: which files were read and what URLs answered.
 

@@ -22,7 +22,13 @@ from datetime import date, timedelta, tzinfo
 
 from digest.errors import SourceError
 from digest.models import Paper
-from digest.sources.base import FetchContext, PageResult, PartialPageError, SourceOptions
+from digest.sources.base import (
+    FetchContext,
+    PageResult,
+    PartialPageError,
+    SourceOptions,
+    kept_papers,
+)
 from digest.sources.files import FileSource, date_in_name
 from digest.sources.retrieve import FileRead, fetch_page
 
@@ -73,12 +79,7 @@ def papers_from_items(
             problems.append(f"item {index}: {exc}")
         except RecursionError:
             problems.append(f"item {index}: nested too deeply")
-    if problems and not papers:
-        raise SourceError(where, f"no readable paper in {len(items)} items; {problems[0]}")
-    if problems:
-        reason = f"{len(problems)} of {len(items)} items skipped; {problems[0]}"
-        raise PartialPageError(where, reason, papers, skipped=len(problems))
-    return papers
+    return kept_papers(where, papers, problems, len(items))
 
 
 _STRING_FIELD = r'"{}"\s*:\s*"((?:[^"\\]|\\.)*)"'
